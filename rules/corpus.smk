@@ -1,0 +1,84 @@
+# Stage "corpus": documents (train / validation), the tokenizer, and the token streams.
+
+
+localrules:
+    corpus_prepare,
+
+
+rule corpus_prepare:
+    output:
+        train="results/corpus/train_documents.jsonl",
+        valid="results/corpus/valid_documents.jsonl",
+    log:
+        "logs/corpus/corpus_prepare.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(20),
+    params:
+        source=config["corpus"]["source"],
+        cache_dir=config["corpus"]["cache_dir"],
+        chunk_chars=config["corpus"]["chunk_chars"],
+        valid_documents=config["corpus"]["valid_documents"],
+        need_train=len(TRAINED) > 0,
+        seed=config["seed"],
+        basedir=workflow.basedir,
+    script:
+        "../workflow_scripts/corpus_prepare.py"
+
+
+rule corpus_tokenizer:
+    input:
+        train=rules.corpus_prepare.output.train,
+    output:
+        directory("results/corpus/tokenizer"),
+    log:
+        "logs/corpus/corpus_tokenizer.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(20),
+    params:
+        tokenizer=config["tokenizer"],
+        hub_cache=config["hub"]["cache_dir"],
+        basedir=workflow.basedir,
+    script:
+        "../workflow_scripts/corpus_tokenizer.py"
+
+
+rule corpus_tokenize_train:
+    input:
+        tokenizer=rules.corpus_tokenizer.output[0],
+        docs=rules.corpus_prepare.output.train,
+    output:
+        "results/corpus/train_tokens.npy",
+    log:
+        "logs/corpus/corpus_tokenize_train.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(30),
+    script:
+        "../workflow_scripts/corpus_tokenize_train.py"
+
+
+rule corpus_tokenize_valid:
+    input:
+        tokenizer=rules.corpus_tokenizer.output[0],
+        docs=rules.corpus_prepare.output.valid,
+    output:
+        "results/corpus/valid_tokens.npz",
+    log:
+        "logs/corpus/corpus_tokenize_valid.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(10),
+    params:
+        max_tokens=config["corpus"]["valid_tokens_per_document"],
+    script:
+        "../workflow_scripts/corpus_tokenize_valid.py"

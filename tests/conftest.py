@@ -1,0 +1,62 @@
+"""Shared fixtures: lmtraj on sys.path, a tiny random GPT-NeoX, and one completed smoke run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow_scripts"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+SMOKE_CONFIG = ROOT / "config" / "smoke.yaml"
+
+
+def run_snakemake(args: list[str], workdir: Path, timeout: int = 900, check: bool = True):
+    """Run the workflow of this repo in `workdir` (outputs never land in the checkout)."""
+    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-12000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """One complete run of config/smoke.yaml, shared by every end-to-end test of the session."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_snakemake(["--configfile", str(SMOKE_CONFIG), "--cores", "2"], workdir, timeout=1800)
+    return workdir
+
+
+@pytest.fixture
+def tiny_model():
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    torch.manual_seed(0)
+    cfg = GPTNeoXConfig(
+        vocab_size=97,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    return GPTNeoXForCausalLM(cfg).eval()
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

@@ -1,0 +1,51 @@
+"""Glue shared by the rule scripts (the only place that knows about the `snakemake` object)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup(snakemake, offline: bool = True) -> logging.Logger:
+    """Log to the rule's log file (and stderr), tracebacks included; keep compute jobs off the network."""
+    if offline:
+        # Compute jobs read checkpoints from the local cache only (fetching is its own local rule).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    log = logging.getLogger("lmtraj")
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if snakemake.log:
+        os.makedirs(os.path.dirname(os.path.abspath(snakemake.log[0])), exist_ok=True)
+        handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        log.addHandler(handler)
+
+    def excepthook(kind, value, tb):
+        log.error("job failed", exc_info=(kind, value, tb))
+
+    sys.excepthook = excepthook
+    log.info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards.items()))
+    return log
+
+
+def torch_setup(snakemake, log: logging.Logger) -> str:
+    """Threads from the rule, device from its GPU request: 'cuda' if gpu>0 (required), else auto."""
+    import torch
+    import transformers
+
+    from lmtraj.device import pick_device
+
+    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(max(1, int(snakemake.threads)))
+    wants_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0) > 0
+    device = pick_device("cuda" if wants_gpu else "auto")
+    log.info("device %s, torch %s, %d thread(s)", device, torch.__version__, torch.get_num_threads())
+    return device

@@ -1,0 +1,14 @@
+"""Encode the training chunks into one token stream (EOS between chunks)."""
+
+import pandas as pd
+from _helpers import setup
+
+from lmtraj.io import save_npy
+from lmtraj.tokenizer import encode_stream, load_tokenizer
+
+log = setup(snakemake)  # noqa: F821
+tok = load_tokenizer(snakemake.input.tokenizer)  # noqa: F821
+texts = pd.read_json(snakemake.input.docs, lines=True)["text"].tolist()  # noqa: F821
+stream = encode_stream(tok, texts)
+log.info("%d training chunks -> %d tokens", len(texts), len(stream))
+save_npy(snakemake.output[0], stream)  # noqa: F821

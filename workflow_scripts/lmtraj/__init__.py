@@ -1,0 +1,1 @@
+"""lm-trajectories: the science behind the workflow (pure, importable, no snakemake)."""
