@@ -60,3 +60,29 @@ def tiny_model():
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+def dry_run_jobs(workdir: Path, config: dict, tmp_path: Path) -> dict[str, int]:
+    """Rule name -> job count that `snakemake -n` would run in `workdir` with `config`."""
+    import yaml
+
+    configfile = tmp_path / "edited.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = run_snakemake(
+        ["-n", "--quiet", "rules", "--configfile", str(configfile), "--cores", "2"], workdir
+    )
+    jobs: dict[str, int] = {}
+    lines = proc.stdout.splitlines()
+    if "Job stats:" in lines:
+        for line in lines[lines.index("Job stats:") + 3 :]:
+            parts = line.split()
+            if len(parts) != 2 or parts[0] == "total":
+                break
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def smoke_config() -> dict:
+    import yaml
+
+    return yaml.safe_load(SMOKE_CONFIG.read_text())

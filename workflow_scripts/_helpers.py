@@ -47,5 +47,7 @@ def torch_setup(snakemake, log: logging.Logger) -> str:
     torch.set_num_threads(max(1, int(snakemake.threads)))
     wants_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0) > 0
     device = pick_device("cuda" if wants_gpu else "auto")
-    log.info("device %s, torch %s, %d thread(s)", device, torch.__version__, torch.get_num_threads())
+    log.info(
+        "device %s, torch %s, %d thread(s)", device, torch.__version__, torch.get_num_threads()
+    )
     return device

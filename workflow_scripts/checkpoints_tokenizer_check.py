@@ -1,8 +1,8 @@
 """Fail early, naming the models, when the suite does not share the run's tokenizer."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import write_tsv
 from lmtraj.tokenizer import load_tokenizer
 from lmtraj.tokenizer_check import check_shared_tokenizer

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _helpers import setup, torch_setup
 
+from _helpers import setup, torch_setup
 from lmtraj.checkpoints import save_checkpoint
 from lmtraj.io import write_tsv
 from lmtraj.model import ModelShape, build_model, count_parameters
@@ -30,7 +30,9 @@ settings = TrainSettings(
     grad_clip=t["grad_clip"],
     seed=p.seed,
 )
-shape = ModelShape(p.model["d_model"], p.model["n_layers"], p.model["n_heads"], t["context"], len(tok))
+shape = ModelShape(
+    p.model["d_model"], p.model["n_layers"], p.model["n_heads"], t["context"], len(tok)
+)
 shape.validate(snakemake.wildcards.model)  # noqa: F821
 model = build_model(shape, tok.eos_token_id, p.seed)
 counts = count_parameters(model)

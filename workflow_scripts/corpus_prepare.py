@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.corpus import load_documents, split_documents
 from lmtraj.io import atomic_write
 from lmtraj.suite import resolve
@@ -23,7 +23,10 @@ else:  # nothing is trained here: every document (up to the count) is validation
 log.info("train %d chunks, validation %d chunks", len(train), len(valid))
 for path, part in ((snakemake.output.train, train), (snakemake.output.valid, valid)):  # noqa: F821
     rows = pd.DataFrame(
-        [{"doc": i, "source": d.source, "title": d.title, "text": d.text} for i, d in enumerate(part)],
+        [
+            {"doc": i, "source": d.source, "title": d.title, "text": d.text}
+            for i, d in enumerate(part)
+        ],
         columns=["doc", "source", "title", "text"],
     )
     with atomic_write(path) as fh:

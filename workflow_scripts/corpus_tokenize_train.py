@@ -1,8 +1,8 @@
 """Encode the training chunks into one token stream (EOS between chunks)."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import save_npy
 from lmtraj.tokenizer import encode_stream, load_tokenizer
 

@@ -1,8 +1,8 @@
 """Encode the validation documents (each cut to its first tokens) into the ragged array every stage scores."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import save_npz
 from lmtraj.tokenizer import encode_documents, load_tokenizer
 

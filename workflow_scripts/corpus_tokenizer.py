@@ -1,8 +1,8 @@
 """Train the run's byte-level BPE, or copy the hub / local tokenizer every model must share."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.errors import ConfigError
 from lmtraj.suite import resolve
 from lmtraj.tokenizer import load_tokenizer, save_tokenizer, train_bpe
@@ -18,7 +18,9 @@ elif cfg["source"] == "hf":
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(
-        cfg["repo"], revision=cfg.get("revision", "main"), cache_dir=snakemake.params.hub_cache  # noqa: F821
+        cfg["repo"],
+        revision=cfg.get("revision", "main"),
+        cache_dir=snakemake.params.hub_cache,  # noqa: F821
     )
 else:
     tok = load_tokenizer(resolve(cfg["path"], snakemake.params.basedir))  # noqa: F821

@@ -1,8 +1,8 @@
 """One tidy table of every (model, checkpoint): steps, tokens, FLOPs, parameters, validation perplexity."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import write_tsv
 
 log = setup(snakemake)  # noqa: F821

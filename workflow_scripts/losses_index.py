@@ -2,8 +2,8 @@
 
 import numpy as np
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import load_ragged, write_parquet
 from lmtraj.tokenizer import load_tokenizer
 

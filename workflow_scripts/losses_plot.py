@@ -1,8 +1,8 @@
 """Figure 1: validation perplexity against FLOPs, tokens and steps, one line per model."""
 
 import pandas as pd
-from _helpers import setup
 
+from _helpers import setup
 from lmtraj.io import save_figure
 from lmtraj.losses_figures import plot_valid_ppl
 

@@ -4,8 +4,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _helpers import setup, torch_setup
 
+from _helpers import setup, torch_setup
 from lmtraj.checkpoints import load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.io import load_ragged, save_npy, write_json
@@ -36,7 +36,12 @@ for spec in p.specs:
     ).astype(np.float32)
     seconds = time.monotonic() - start
     meta = checkpoint_meta(spec, model, nll, seconds) | {"device": device, "dtype": str(dtype)}
-    log.info("step %d: valid ppl %.3f, %.0f tokens/s", spec["step"], meta["valid_ppl"], meta["tokens_per_second"])
+    log.info(
+        "step %d: valid ppl %.3f, %.0f tokens/s",
+        spec["step"],
+        meta["valid_ppl"],
+        meta["tokens_per_second"],
+    )
     save_npy(out / f"step{spec['step']}.npy", nll)
     write_json(out / f"step{spec['step']}.json", meta)
     del model  # one checkpoint in memory at a time, however many the block holds

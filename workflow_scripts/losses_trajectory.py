@@ -1,7 +1,6 @@
 """Merge a model's per-checkpoint loss files into its tokens x checkpoints matrix and checkpoint table."""
 
 from _helpers import setup
-
 from lmtraj.checkpoints import step_files
 from lmtraj.io import save_npy, write_tsv
 from lmtraj.losses import build_trajectory

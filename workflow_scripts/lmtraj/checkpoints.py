@@ -53,10 +53,8 @@ def load_checkpoint(spec: dict, device: str = "cpu", dtype: torch.dtype | None =
             )
     try:
         model = AutoModelForCausalLM.from_pretrained(target, **kwargs)
-    except (OSError, ValueError, RuntimeError, EnvironmentError) as err:
-        raise DataError(
-            f"cannot load {describe(spec)}: {type(err).__name__}: {err}"
-        ) from err
+    except Exception as err:  # safetensors, OS and config errors alike: name the checkpoint
+        raise DataError(f"cannot load {describe(spec)}: {type(err).__name__}: {err}") from err
     return model.to(device).eval()
 
 
@@ -67,9 +65,7 @@ def save_checkpoint(model, directory: Path, meta: dict) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         model.save_pretrained(tmp)
-        (tmp / "meta.json").write_text(
-            json.dumps(meta, indent=2, sort_keys=True) + "\n"
-        )
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)

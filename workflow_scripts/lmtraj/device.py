@@ -36,9 +36,7 @@ def forward_dtype(device: str, pref: str = "auto") -> torch.dtype:
     }
     if pref != "auto":
         if pref not in table:
-            raise ConfigError(
-                f"dtype must be auto, float32, bfloat16 or float16, got {pref!r}"
-            )
+            raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {pref!r}")
         return table[pref]
     if device != "cuda":
         return torch.float32
@@ -46,6 +44,4 @@ def forward_dtype(device: str, pref: str = "auto") -> torch.dtype:
 
 
 def is_oom(err: BaseException) -> bool:
-    return (
-        isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
-    )
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()

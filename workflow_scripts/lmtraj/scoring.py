@@ -71,9 +71,7 @@ def token_nll(
     windows = plan_windows(lengths, context, stride)
     out = [np.full(n - 1, np.nan, dtype=np.float32) for n in lengths]
     # Longest first: similar lengths share a batch, so padding stays small.
-    order = sorted(
-        range(len(windows)), key=lambda i: -(windows[i].end - windows[i].start)
-    )
+    order = sorted(range(len(windows)), key=lambda i: -(windows[i].end - windows[i].start))
     progress = Progress(sum(n - 1 for n in lengths), log, "scoring", unit="tokens")
     budget = max(token_budget, context)
     i = 0
@@ -97,9 +95,7 @@ def token_nll(
 
 
 @torch.inference_mode()
-def _score_batch(
-    model, docs, batch: list[Window], out: list[np.ndarray], device: str
-) -> None:
+def _score_batch(model, docs, batch: list[Window], out: list[np.ndarray], device: str) -> None:
     width = max(w.end - w.start for w in batch)
     ids = torch.zeros((len(batch), width), dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)

@@ -102,18 +102,14 @@ def checkpoint_spec(
         "tokens_per_step": tokens_per_step(entry, training),
     }
     for key in ("params_total", "params_non_embedding"):
-        if (
-            key in entry
-        ):  # nominal counts (e.g. Pythia's table) override the counted ones
+        if key in entry:  # nominal counts (e.g. Pythia's table) override the counted ones
             spec[key] = int(entry[key])
     if entry["source"] == "train":
         spec["path"] = f"results/checkpoints/{name}/step{step}"
     elif entry["source"] == "local":
         spec["path"] = local_path(entry, step, basedir)
     else:
-        spec.update(
-            repo=entry["repo"], revision=revision_of(entry, step), cache_dir=hub_cache
-        )
+        spec.update(repo=entry["repo"], revision=revision_of(entry, step), cache_dir=hub_cache)
     return spec
 
 

@@ -53,7 +53,9 @@ def check_shared_tokenizer(tok, specs: list[dict], log: logging.Logger) -> list[
         elif vocab < len(tok):
             status = f"embedding has {vocab} rows < {len(tok)} tokens"
         else:
-            status = "ok" if fingerprint else "ok (vocabulary size checked; no tokenizer in checkpoint)"
+            status = (
+                "ok" if fingerprint else "ok (vocabulary size checked; no tokenizer in checkpoint)"
+            )
         rows.append(
             {
                 "model": spec["model"],

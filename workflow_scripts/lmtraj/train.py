@@ -7,11 +7,11 @@ Checkpoint `k` holds the weights after `k` optimizer updates; checkpoint 0 is th
 
 from __future__ import annotations
 
-import logging
 import contextlib
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
