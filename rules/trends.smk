@@ -1,0 +1,232 @@
+# Stage "trends" (paper §3, App. B): per-token trend classes over the late part of training, group
+# perplexity of selected tokens across models (double descent), the "same tokens at the same
+# perplexity" overlap, Figures 2, 3, 4, 10, 11, 12 and Table 3.
+from lmtraj.trends import CLASSES, check_fraction, pick_models
+
+TRENDS = config["trends"]
+TRENDS_THRESHOLDS = {
+    key: TRENDS[key]
+    for key in ["p_value", "tolerance", "strict", "ratio", "variance_rule"]
+}
+
+
+TRENDS_SELECTORS = pick_models(
+    TRENDS["figures"]["selectors"], MODELS, "figures.selectors"
+)
+TRENDS_FIGURE_FRACTION = check_fraction(
+    TRENDS["figures"]["fraction"], TRENDS["fractions"], "figures.fraction"
+)
+TRENDS_TABLE_MODELS = pick_models(
+    TRENDS["token_table"]["models"], MODELS, "token_table.models"
+)
+TRENDS_TABLE_FRACTION = check_fraction(
+    TRENDS["token_table"]["fraction"], TRENDS["fractions"], "token_table.fraction"
+)
+
+
+rule trends_classify:
+    input:
+        trajectory=rules.losses_trajectory.output.trajectory,
+        checkpoints=rules.losses_trajectory.output.checkpoints,
+        tokens=rules.losses_index.output[0],
+    output:
+        tokens="results/trends/{model}/tokens.parquet",
+        shares="results/trends/{model}/shares.tsv",
+    log:
+        "logs/trends/trends_classify/{model}.log",
+    benchmark:
+        "results/benchmarks/trends/trends_classify/{model}.tsv"
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(10),
+    params:
+        fractions=TRENDS["fractions"],
+        regressor=TRENDS["regressor"],
+        thresholds=TRENDS_THRESHOLDS,
+    script:
+        "../workflow_scripts/trends_classify.py"
+
+
+rule trends_collect:
+    input:
+        shares=expand(rules.trends_classify.output.shares, model=MODELS),
+    output:
+        report(
+            "results/trends/shares.tsv",
+            caption="../report/trends_shares_table.rst",
+            category="2. trends",
+            labels={"table": "share of tokens per trend class"},
+        ),
+    log:
+        "logs/trends/trends_collect.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime_min(5),
+    script:
+        "../workflow_scripts/trends_collect.py"
+
+
+rule trends_double_descent:
+    input:
+        tokens=expand(rules.trends_classify.output.tokens, model=MODELS),
+        trajectories=expand(rules.losses_trajectory.output.trajectory, model=MODELS),
+        checkpoints=rules.losses_checkpoints.output[0],
+    output:
+        curves="results/trends/group_curves.tsv",
+        table=report(
+            "results/trends/double_descent.tsv",
+            caption="../report/trends_double_descent.rst",
+            category="2. trends",
+            labels={"table": "double descent of selected tokens"},
+        ),
+        patterns=report(
+            "results/trends/double_descent_patterns.tsv",
+            caption="../report/trends_double_descent_patterns.rst",
+            category="2. trends",
+            labels={"table": "per-token patterns of selected tokens"},
+        ),
+    log:
+        "logs/trends/trends_double_descent.log",
+    benchmark:
+        "results/benchmarks/trends/trends_double_descent.tsv"
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(20),
+    params:
+        models=MODELS,
+        fractions=TRENDS["fractions"],
+        delta=TRENDS["double_descent"]["delta"],
+        pattern_classes=TRENDS["double_descent"]["pattern_classes"],
+    script:
+        "../workflow_scripts/trends_double_descent.py"
+
+
+rule trends_overlap:
+    input:
+        trajectories=expand(rules.losses_trajectory.output.trajectory, model=MODELS),
+        checkpoints=rules.losses_checkpoints.output[0],
+    output:
+        detail="results/trends/overlap.tsv",
+        summary=report(
+            "results/trends/overlap_summary.tsv",
+            caption="../report/trends_overlap.rst",
+            category="2. trends",
+            labels={"table": "same tokens at the same perplexity"},
+        ),
+    log:
+        "logs/trends/trends_overlap.log",
+    benchmark:
+        "results/benchmarks/trends/trends_overlap.tsv"
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(20),
+    params:
+        models=MODELS,
+        top_k=TRENDS["overlap"]["top_k"],
+        matchings=TRENDS["overlap"]["matchings"],
+    script:
+        "../workflow_scripts/trends_overlap.py"
+
+
+rule trends_plot_shares:
+    input:
+        shares=rules.trends_collect.output[0],
+    output:
+        report(
+            "results/trends/figures/trends_shares.png",
+            caption="../report/trends_shares.rst",
+            category="2. trends",
+            labels={"figure": "Fig. 2: share of tokens per trend class"},
+        ),
+    log:
+        "logs/trends/trends_plot_shares.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime_min(5),
+    params:
+        models=MODELS,
+    script:
+        "../workflow_scripts/trends_plot_shares.py"
+
+
+rule trends_plot_groups:
+    input:
+        curves=rules.trends_double_descent.output.curves,
+    output:
+        report(
+            "results/trends/figures/trends_groups_{trend_class}_{axis}.png",
+            caption="../report/trends_groups.rst",
+            category="2. trends",
+            labels={
+                "figure": "Figs. 3, 4, 10-12: group perplexity of selected tokens",
+                "tokens": "{trend_class}",
+                "x axis": "{axis}",
+            },
+        ),
+    log:
+        "logs/trends/trends_plot_groups/{trend_class}_{axis}.log",
+    wildcard_constraints:
+        trend_class="|".join(CLASSES),
+        axis="flops|valid_ppl",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime_min(5),
+    params:
+        models=MODELS,
+        selectors=["own", *TRENDS_SELECTORS],
+        fraction=TRENDS_FIGURE_FRACTION,
+    script:
+        "../workflow_scripts/trends_plot_groups.py"
+
+
+rule trends_token_table:
+    input:
+        tokens=rules.losses_index.output[0],
+        classes=expand(rules.trends_classify.output.tokens, model=TRENDS_TABLE_MODELS),
+    output:
+        report(
+            "results/trends/trends_token_table.html",
+            caption="../report/trends_token_table.rst",
+            category="2. trends",
+            labels={"table": "Table 3: tokens coloured by trend"},
+        ),
+    log:
+        "logs/trends/trends_token_table.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    params:
+        models=TRENDS_TABLE_MODELS,
+        fraction=TRENDS_TABLE_FRACTION,
+        doc=TRENDS["token_table"]["doc"],
+        max_tokens=TRENDS["token_table"]["max_tokens"],
+    script:
+        "../workflow_scripts/trends_token_table.py"
+
+
+TARGETS["trends"] = lambda: [
+    rules.trends_plot_shares.output[0],
+    rules.trends_double_descent.output.table,
+    rules.trends_double_descent.output.patterns,
+    rules.trends_overlap.output.summary,
+    rules.trends_token_table.output[0],
+    *expand(
+        "results/trends/figures/trends_groups_{trend_class}_{axis}.png",
+        trend_class=TRENDS["figures"]["classes"],
+        axis=["flops", "valid_ppl"],
+    ),
+]

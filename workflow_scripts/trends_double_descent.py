@@ -1,0 +1,36 @@
+"""Group perplexity of every model's selected tokens on every model; the double-descent table and the
+per-token patterns of the selected groups."""
+
+import numpy as np
+import pandas as pd
+
+from _helpers import setup
+from lmtraj.double_descent import double_descent_table, group_curves, pattern_table
+from lmtraj.io import write_tsv
+from lmtraj.trends import class_codes, fraction_tag
+
+log = setup(snakemake)  # noqa: F821
+params = snakemake.params  # noqa: F821
+columns = [f"class_{fraction_tag(f)}" for f in params.fractions]
+classes = {}
+for model, path in zip(params.models, snakemake.input.tokens, strict=True):  # noqa: F821
+    table = pd.read_parquet(path, columns=columns)
+    classes[model] = {f: class_codes(table, f) for f in params.fractions}
+nll = {m: np.load(p) for m, p in zip(params.models, snakemake.input.trajectories, strict=True)}  # noqa: F821
+checkpoints = pd.read_csv(snakemake.input.checkpoints, sep="\t")  # noqa: F821
+
+curves = group_curves(classes, nll, checkpoints)
+table = double_descent_table(curves, params.delta)
+patterns = pattern_table(classes, nll, checkpoints, table, params.delta, params.pattern_classes)
+for row in table[table["double_descent"]].itertuples(index=False):
+    log.info(
+        "double descent: %s tokens of %s (p=%g, %.1f%% of tokens) on %s: %.2f -> %.2f (step %d) -> %.2f",
+        row.trend_class, row.selector, row.fraction, 100 * row.selected_share, row.model,
+        row.start_ppl, row.peak_ppl, row.peak_step, row.end_ppl,
+    )  # fmt: skip
+log.info(
+    "%d of %d group curves show double descent", int(table["double_descent"].sum()), len(table)
+)
+write_tsv(snakemake.output.curves, curves)  # noqa: F821
+write_tsv(snakemake.output.table, table)  # noqa: F821
+write_tsv(snakemake.output.patterns, patterns)  # noqa: F821

@@ -1,0 +1,11 @@
+"""Figure 2: share of stagnated / upward / downward / unclassified tokens against the training fraction."""
+
+import pandas as pd
+
+from _helpers import setup
+from lmtraj.io import save_figure
+from lmtraj.trends_figures import plot_class_shares
+
+log = setup(snakemake)  # noqa: F821
+shares = pd.read_csv(snakemake.input.shares, sep="\t")  # noqa: F821
+save_figure(plot_class_shares(shares, snakemake.params.models), snakemake.output[0])  # noqa: F821
