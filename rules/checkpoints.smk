@@ -52,4 +52,67 @@ rule checkpoints_tokenizer_check:
 
 
 # >>> hub
+# Hub checkpoints (models with source: hf). checkpoints_fetch is a local rule: it downloads one
+# revision's needed files where the network is (the submit host under SLURM) and writes its
+# manifest; model-running jobs then read the shared cache with HF_HUB_OFFLINE=1.
+# checkpoints_integrity compares the manifests of the whole suite (missing revisions, weights
+# byte-identical to another revision's) and stops or records them (hub.on_defect).
+HUB_MODELS = [m for m in MODELS if config["models"][m]["source"] == "hf"]
+HUB_INTEGRITY = "results/checkpoints/integrity.tsv"
+
+
+localrules:
+    checkpoints_fetch,
+
+
+rule checkpoints_fetch:
+    output:
+        "results/checkpoints/{model}/hub/step{step}.json",
+    log:
+        "logs/checkpoints/checkpoints_fetch/{model}_step{step}.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime_min(60),
+    params:
+        repo=lambda wildcards: config["models"][wildcards.model]["repo"],
+        revision=lambda wildcards: spec_of(wildcards.model, wildcards.step)["revision"],
+        cache_dir=config["hub"]["cache_dir"],
+        on_defect=config["hub"]["on_defect"],
+    script:
+        "../workflow_scripts/checkpoints_fetch.py"
+
+
+rule checkpoints_integrity:
+    input:
+        manifests=[
+            f"results/checkpoints/{model}/hub/step{step}.json"
+            for model in HUB_MODELS
+            for step in steps_of(model)
+        ],
+    output:
+        table=report(
+            HUB_INTEGRITY,
+            caption="../report/checkpoints_integrity.rst",
+            category="0. checkpoints",
+            labels={"table": "hub checkpoint integrity"},
+        ),
+        manifests=expand("results/checkpoints/{model}/manifest.tsv", model=HUB_MODELS),
+    log:
+        "logs/checkpoints/checkpoints_integrity.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime_min(10),
+    params:
+        models=HUB_MODELS,
+        tokens_per_step={m: config["models"][m]["tokens_per_step"] for m in HUB_MODELS},
+        on_defect=config["hub"]["on_defect"],
+    script:
+        "../workflow_scripts/checkpoints_integrity.py"
+
+
+TARGETS["checkpoints_hub"] = lambda: [HUB_INTEGRITY] if HUB_MODELS else []
 # <<< hub

@@ -138,3 +138,13 @@ def block_dirs_of(stage):
 
 def model_steps(wildcards):
     return steps_of(wildcards.model)
+
+
+def hub_integrity(wildcards):
+    """The suite's integrity table for hub models (flagged revisions are skipped or stop the run).
+
+    ancient(): adding a revision rewrites the table, but must not rerun the other revisions' jobs.
+    """
+    if config["models"][wildcards.model]["source"] != "hf":
+        return []
+    return [ancient("results/checkpoints/integrity.tsv")]

@@ -1,8 +1,10 @@
 # Stage "corpus": documents (train / validation), the tokenizer, and the token streams.
 
 
+# Both may need the network (registry archives, a hub tokenizer): they run where snakemake runs.
 localrules:
     corpus_prepare,
+    corpus_tokenizer,
 
 
 rule corpus_prepare:

@@ -74,6 +74,7 @@ rule generation_score:
     input:
         checkpoints=block_checkpoint_files,
         texts=rules.generation_decode.output.jsonl,
+        integrity=hub_integrity,
     output:
         directory("results/generation/{model}/steps{block}"),
     log:

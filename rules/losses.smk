@@ -24,6 +24,7 @@ rule losses_tokens:
         checkpoints=block_checkpoint_files,
         tokens=rules.corpus_tokenize_valid.output[0],
         tokenizer_check=rules.checkpoints_tokenizer_check.output[0],
+        integrity=hub_integrity,
     output:
         directory("results/losses/{model}/steps{block}"),
     log:
@@ -48,6 +49,7 @@ rule losses_tokens:
 rule losses_trajectory:
     input:
         blocks=block_dirs_of("losses"),
+        integrity=hub_integrity,
     output:
         trajectory="results/losses/{model}/trajectory.npy",
         checkpoints="results/losses/{model}/checkpoints.tsv",

@@ -46,8 +46,44 @@ def torch_setup(snakemake, log: logging.Logger) -> str:
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(max(1, int(snakemake.threads)))
     wants_gpu = int(getattr(snakemake.resources, "gpu", 0) or 0) > 0
+    if wants_gpu and os.environ.get("LMTRAJ_FAKE_GPUS") == "1":
+        # CI's SLURM cluster schedules GPUs backed by dummy devices: test the scheduling, run on CPU.
+        log.warning(
+            "LMTRAJ_FAKE_GPUS=1: this job's GPU is a scheduler stand-in (CI); using the CPU"
+        )
+        wants_gpu = False
     device = pick_device("cuda" if wants_gpu else "auto")
     log.info(
         "device %s, torch %s, %d thread(s)", device, torch.__version__, torch.get_num_threads()
     )
     return device
+
+
+def usable_specs(snakemake, log: logging.Logger) -> list[dict]:
+    """The block's checkpoint specs minus hub revisions flagged by the integrity check (hub.on_defect: skip)."""
+    specs = list(snakemake.params.specs)
+    integrity = list(getattr(snakemake.input, "integrity", []) or [])
+    if not integrity:
+        return specs
+    from lmtraj.hub import read_integrity
+    from lmtraj.hub import usable_specs as split
+
+    keep, skipped = split(specs, read_integrity(integrity[0]))
+    for spec in skipped:
+        log.warning(
+            "skipping %s step %d: flagged by the integrity check", spec["model"], spec["step"]
+        )
+    return keep
+
+
+def usable_steps(snakemake, steps: list[int]) -> list[int]:
+    """`steps` minus the model's flagged hub revisions (a merge leaves out what scoring skipped)."""
+    integrity = list(getattr(snakemake.input, "integrity", []) or [])
+    if not integrity:
+        return list(steps)
+    from lmtraj.hub import read_integrity
+
+    table = read_integrity(integrity[0])
+    rows = table[table["model"].eq(snakemake.wildcards.model) & table["status"].ne("ok")]
+    flagged = set(rows["step"].astype(int))
+    return [s for s in steps if int(s) not in flagged]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from _helpers import setup, torch_setup
+from _helpers import setup, torch_setup, usable_specs
 from lmtraj.checkpoints import describe, load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.generation import generated_nll, scoring_plan
@@ -30,7 +30,7 @@ log.info(
     longest,
 )
 dtype = forward_dtype(device, p.dtype)
-for spec in p.specs:
+for spec in usable_specs(snakemake, log):  # noqa: F821
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
     # One window per sequence when the model is long enough, so every token sees its whole prompt.

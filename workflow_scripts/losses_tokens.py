@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _helpers import setup, torch_setup
+from _helpers import setup, torch_setup, usable_specs
 from lmtraj.checkpoints import load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.io import load_ragged, save_npy, write_json
@@ -19,7 +19,7 @@ dtype = forward_dtype(device, p.dtype)
 docs = load_ragged(snakemake.input.tokens)  # noqa: F821
 out = Path(snakemake.output[0])  # noqa: F821
 out.mkdir(parents=True, exist_ok=True)
-for spec in p.specs:
+for spec in usable_specs(snakemake, log):  # noqa: F821
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
     context = scoring_context(p.scoring["context"], model, spec)

@@ -1,6 +1,6 @@
 """Merge a model's per-checkpoint loss files into its tokens x checkpoints matrix and checkpoint table."""
 
-from _helpers import setup
+from _helpers import setup, usable_steps
 from lmtraj.checkpoints import step_files
 from lmtraj.io import save_npy, write_tsv
 from lmtraj.losses import build_trajectory
@@ -10,7 +10,7 @@ blocks = snakemake.input.blocks  # noqa: F821
 matrix, table = build_trajectory(
     step_files(blocks, "npy"),
     step_files(blocks, "json"),
-    list(snakemake.params.steps),  # noqa: F821
+    usable_steps(snakemake, snakemake.params.steps),  # noqa: F821
     snakemake.wildcards.model,  # noqa: F821
     snakemake.params.flops_params,  # noqa: F821
 )
