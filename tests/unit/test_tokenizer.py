@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lmtraj import tokenizer as T
 from lmtraj.errors import ConfigError, DataError
 from lmtraj.tokenizer import (
@@ -79,9 +80,7 @@ def test_save_replaces_directory_atomically_and_loads_back(tok, tmp_path):
     save_tokenizer(tok, target)
     assert not (target / "stale.txt").exists()
     assert (target / "tokenizer.json").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "tokenizer"
-    ]  # no temp dirs left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer"]  # no temp dirs left behind
 
     loaded = load_tokenizer(target)
     assert tokenizer_fingerprint(loaded) == tokenizer_fingerprint(tok)
@@ -97,9 +96,7 @@ def test_load_tokenizer_errors(tmp_path):
     with pytest.raises(DataError, match="not a tokenizer directory"):
         load_tokenizer(tmp_path)
     with pytest.raises(DataError, match="cannot load a tokenizer"):
-        load_tokenizer(
-            tmp_path / "missing"
-        )  # not a directory, not on the (offline) hub
+        load_tokenizer(tmp_path / "missing")  # not a directory, not on the (offline) hub
 
 
 def test_fingerprint_ignores_call_time_truncation_state(tok):
@@ -121,9 +118,7 @@ def test_encode_stream_matches_per_text_encoding(tok, texts, monkeypatch):
     assert stream.tolist() == expected
     monkeypatch.setattr(T, "_BATCH", 3)  # batch boundaries do not change the result
     assert encode_stream(tok, pieces).tolist() == expected
-    assert (
-        encode_stream(tok, []).dtype == np.uint16 and encode_stream(tok, []).size == 0
-    )
+    assert encode_stream(tok, []).dtype == np.uint16 and encode_stream(tok, []).size == 0
 
 
 def test_id_dtype_widens_for_large_vocabularies():
