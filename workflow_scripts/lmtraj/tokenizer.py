@@ -72,9 +72,7 @@ def save_tokenizer(tok: PreTrainedTokenizerFast, directory: Path) -> None:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
         if directory.exists():
             # os.replace cannot overwrite a non-empty directory: move the old one aside first.
-            old = Path(
-                tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old-")
-            )
+            old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old-"))
             os.replace(directory, old / "d")
             os.replace(tmp, directory)
             shutil.rmtree(old)
@@ -111,9 +109,7 @@ def tokenizer_fingerprint(tok: PreTrainedTokenizerFast) -> str:
     spec = json.loads(tok.backend_tokenizer.to_str())
     spec.pop("truncation", None)
     spec.pop("padding", None)
-    canonical = json.dumps(
-        spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -171,7 +167,5 @@ def encode_documents(
         )
     offsets = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    ids = np.fromiter(
-        itertools.chain.from_iterable(docs), dtype=np.int64, count=int(offsets[-1])
-    )
+    ids = np.fromiter(itertools.chain.from_iterable(docs), dtype=np.int64, count=int(offsets[-1]))
     return ids, offsets
