@@ -49,7 +49,6 @@ rule report_run_info:
     params:
         # The whole config: this rule documents it, so any config change must rewrite it.
         config=config,
-        configfiles=[str(f) for f in workflow.config_settings.configfiles],
         models=MODELS,
         packages=REPORT_PACKAGES,
         versions=REPORT_VERSIONS,

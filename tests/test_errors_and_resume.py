@@ -159,7 +159,7 @@ def test_interrupted_run_resumes_and_reproduces_the_tables(smoke_run, tmp_path):
     proc.wait(timeout=300)
     assert first.exists()
     jobs = run_snakemake(
-        ["-n", "--configfile", str(ROOT / "config/smoke.yaml"), "results/losses/checkpoints.tsv"],
+        ["results/losses/checkpoints.tsv", "-n", "--configfile", str(ROOT / "config/smoke.yaml")],
         workdir,
     ).stdout
     assert "corpus_prepare" not in jobs  # finished jobs are kept

@@ -99,18 +99,22 @@ def test_manifests_record_commit_files_and_hashes(hub_run, fake_cache):
     assert "embed_out.weight" in load_file(blob)
 
 
-def test_every_checkpoint_was_scored_through_its_own_revision(hub_run):
-    """Step 2 serves step 8's bytes: its per-token losses equal step 8's exactly, and no other."""
+def test_flagged_duplicate_is_skipped_and_the_rest_scored_through_their_own_revision(hub_run):
+    """Step 2 serves step 8's bytes (hub.on_defect: skip): it is left out of scoring and of the
+    checkpoint table, and every other revision is scored with its own weights."""
 
     def nll(model, step):
         return np.load(hub_run / f"results/losses/{model}/steps{step}-{step}/step{step}.npy")
 
-    a = {s: nll("tiny-a", s) for s in RUN_STEPS}
-    np.testing.assert_array_equal(a[2], a[8])
-    assert not np.array_equal(a[1], a[8]) and not np.array_equal(a[0], a[1])
+    assert not (hub_run / "results/losses/tiny-a/steps2-2/step2.npy").exists()
+    a = {s: nll("tiny-a", s) for s in RUN_STEPS if s != 2}
     b = {s: nll("tiny-b", s) for s in RUN_STEPS}
+    assert len({v.tobytes() for v in a.values()}) == len(a)
     assert len({v.tobytes() for v in b.values()}) == len(RUN_STEPS)
     assert all(np.isfinite(v).all() and v.dtype == np.float32 for v in (*a.values(), *b.values()))
+    table = pd.read_csv(hub_run / "results/losses/checkpoints.tsv", sep="\t")
+    assert table.loc[table["model"].eq("tiny-a"), "step"].tolist() == [0, 1, 8]
+    assert table.loc[table["model"].eq("tiny-b"), "step"].tolist() == RUN_STEPS
 
 
 def test_policy_stop_fails_naming_the_duplicate(fake_cache, tmp_path):

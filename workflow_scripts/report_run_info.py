@@ -34,7 +34,6 @@ rows = [
     ("written_utc", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")),
     ("workflow_commit", git("rev-parse", "HEAD")),
     ("workflow_uncommitted_changes", status if status == "unknown" else "yes" if status else "no"),
-    ("config_files", ", ".join(p.configfiles) or "config.yaml (embedded default)"),
     ("models", ", ".join(p.models)),
     ("python", sys.version.split()[0]),
     ("platform", platform.platform()),

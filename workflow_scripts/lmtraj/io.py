@@ -62,7 +62,7 @@ def _json_default(value: Any) -> Any:
 
 def write_tsv(path, df) -> None:
     with atomic_write(path) as fh:
-        df.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+        df.to_csv(fh, sep="\t", index=False)
 
 
 def write_parquet(path, df) -> None:
