@@ -40,21 +40,28 @@ def smoke_run(tmp_path_factory) -> Path:
     return workdir
 
 
-@pytest.fixture
-def tiny_model():
+def tiny_neox(vocab_size: int = 97, seed: int = 0, hidden: int = 32, positions: int = 64, **config):
+    """A random 2-layer GPT-NeoX in eval mode: the tiny model every model-running unit test uses."""
     import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = GPTNeoXConfig(
-        vocab_size=97,
-        hidden_size=32,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
         num_hidden_layers=2,
         num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=positions,
+        **config,
     )
+    cfg._attn_implementation = "sdpa"
     return GPTNeoXForCausalLM(cfg).eval()
+
+
+@pytest.fixture
+def tiny_model():
+    return tiny_neox()
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

@@ -160,21 +160,11 @@ def test_final_table_is_one_column_per_model_in_size_order():
 def test_a_prefix_scores_like_the_text_alone():
     """The reason scoring_plan may score only the longest text: the causal scorer gives a prefix's
     tokens the same NLLs inside the longer sequence."""
-    import torch
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from conftest import tiny_neox
 
     from lmtraj.scoring import token_nll
 
-    torch.manual_seed(0)
-    cfg = GPTNeoXConfig(
-        vocab_size=40,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    model = GPTNeoXForCausalLM(cfg).eval()
+    model = tiny_neox(vocab_size=40)
     long, short = np.arange(1, 21) % 40, np.arange(1, 11) % 40
     a, b = token_nll(model, [long, short], context=32, stride=16)
     np.testing.assert_allclose(a[: len(b)], b, rtol=1e-5, atol=1e-6)

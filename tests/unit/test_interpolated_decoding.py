@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+from conftest import tiny_neox as make_tiny_neox
+from transformers import GPTNeoXForCausalLM
 
 from lmtraj.errors import ConfigError, DataError
 from lmtraj.interpolated_decoding import (
@@ -27,19 +28,8 @@ EOS = 0
 
 
 def tiny_neox(hidden: int, seed: int, vocab: int = VOCAB) -> GPTNeoXForCausalLM:
-    torch.manual_seed(seed)
-    cfg = GPTNeoXConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=128,
-        # A wide init makes the random models' distributions peaked enough for greedy to be meaningful.
-        initializer_range=0.3,
-    )
-    cfg._attn_implementation = "sdpa"
-    return GPTNeoXForCausalLM(cfg).eval()
+    # A wide init makes the random models' distributions peaked enough for greedy to be meaningful.
+    return make_tiny_neox(vocab, seed, hidden=hidden, positions=128, initializer_range=0.3)
 
 
 @pytest.fixture(scope="module")
