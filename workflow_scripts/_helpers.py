@@ -81,9 +81,8 @@ def usable_steps(snakemake, steps: list[int]) -> list[int]:
     integrity = list(getattr(snakemake.input, "integrity", []) or [])
     if not integrity:
         return list(steps)
-    from lmtraj.hub import read_integrity
+    from lmtraj.hub import flagged, read_integrity
 
     table = read_integrity(integrity[0])
-    rows = table[table["model"].eq(snakemake.wildcards.model) & table["status"].ne("ok")]
-    flagged = set(rows["step"].astype(int))
-    return [s for s in steps if int(s) not in flagged]
+    bad = set(flagged(table[table["model"].eq(snakemake.wildcards.model)])["step"].astype(int))
+    return [s for s in steps if int(s) not in bad]
