@@ -4,7 +4,7 @@ Workload: every item of the BIG-bench fixture tasks (tests/fixtures/bigbench: 5 
 2-shot BIG-bench prompts, 2-7 options each), tokenized with a byte-level BPE trained on the corpus
 fixture, scored by a random GPT-NeoX (Pythia-style shape). The naive reference is the textbook loop:
 for every (prompt, option) one unbatched forward pass over prompt + option. The scorer under test is
-`lmtraj.mc_scoring.option_logprobs` in "packed" mode (context once per item, all options in the same
+`lmtraj.bigbench.option_scoring.option_logprobs` in "packed" mode (context once per item, all options in the same
 row, batched by a token budget); "separate" mode (batched, one row per option) is timed as well, to
 separate the gain from batching from the gain from sharing the prompt. All three must give the same
 log-likelihoods.
@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from lmtraj.bigbench_prompts import build_items, encode_item
-from lmtraj.bigbench_tasks import load_task
-from lmtraj.mc_scoring import option_logprobs
+from lmtraj.bigbench.option_scoring import option_logprobs
+from lmtraj.bigbench.prompts import build_items, encode_item
+from lmtraj.bigbench.sdist import load_task
 from lmtraj.tokenizer import train_bpe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import statsmodels.api as sm
 
-from lmtraj.trends import (
+from lmtraj.trends.classes import (
     CLASSES,
     DOWNWARD,
     STAGNATED,

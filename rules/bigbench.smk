@@ -2,7 +2,8 @@
 # files (fetched once, offline afterwards) and tasks built from the validation text; per-option scores,
 # per-item / per-task / per-group tables, linearity and breakthroughness across sizes, Figs. 8, 9, 17/18
 # and 5 right.
-from lmtraj.bigbench_tasks import resolve_task_names, task_groups
+from lmtraj.bigbench.task_lists import resolve_task_names
+from lmtraj.bigbench.selection import task_groups
 from lmtraj.errors import ConfigError as _ConfigError
 
 BIGBENCH = config["bigbench"]
@@ -55,7 +56,7 @@ rule bigbench_fetch:
             "results/bigbench/tasks/bigbench_tasks.tsv",
             caption="../report/bigbench_task_list.rst",
             category="4. bigbench",
-            labels={"table": "BIG-bench tasks scored"},
+            labels={"result": "table: BIG-bench tasks scored"},
         ),
     log:
         "logs/bigbench/bigbench_fetch.log",
@@ -134,20 +135,22 @@ rule bigbench_collect:
             "results/bigbench/tasks.tsv",
             caption="../report/bigbench_tasks.rst",
             category="4. bigbench",
-            labels={"table": "accuracy and option perplexity per task and checkpoint"},
+            labels={
+                "result": "table: accuracy and option perplexity per task and checkpoint",
+            },
         ),
         per_item="results/bigbench/items.parquet",
         means=report(
             "results/bigbench/means.tsv",
             caption="../report/bigbench_means.rst",
             category="4. bigbench",
-            labels={"table": "mean accuracy per task group and checkpoint"},
+            labels={"result": "table: mean accuracy per task group and checkpoint"},
         ),
         scaling=report(
             "results/bigbench/scaling.tsv",
             caption="../report/bigbench_scaling.rst",
             category="4. bigbench",
-            labels={"table": "linearity and breakthroughness per task"},
+            labels={"result": "table: linearity and breakthroughness per task"},
         ),
     log:
         "logs/bigbench/bigbench_collect.log",
@@ -176,25 +179,25 @@ rule bigbench_plot:
             "results/bigbench/figures/bigbench_accuracy.png",
             caption="../report/bigbench_accuracy.rst",
             category="4. bigbench",
-            labels={"figure": "Fig. 8: mean accuracy over training"},
+            labels={"result": "figure: mean accuracy over training (Fig. 8)"},
         ),
         lists=report(
             "results/bigbench/figures/bigbench_linearity_breakthroughness.png",
             caption="../report/bigbench_linearity_breakthroughness.rst",
             category="4. bigbench",
-            labels={"figure": "Fig. 9: linearity and breakthroughness tasks"},
+            labels={"result": "figure: linearity and breakthroughness tasks (Fig. 9)"},
         ),
         per_task=report(
             "results/bigbench/figures/bigbench_per_task.png",
             caption="../report/bigbench_per_task.rst",
             category="4. bigbench",
-            labels={"figure": "Figs. 17/18: every task"},
+            labels={"result": "figure: every task (Figs. 17, 18)"},
         ),
         option_ppl=report(
             "results/bigbench/figures/bigbench_option_ppl.png",
             caption="../report/bigbench_option_ppl.rst",
             category="4. bigbench",
-            labels={"figure": "Fig. 5 right: option perplexity vs size"},
+            labels={"result": "figure: option perplexity vs size (Fig. 5 right)"},
         ),
     log:
         "logs/bigbench/bigbench_plot.log",

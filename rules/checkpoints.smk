@@ -96,7 +96,7 @@ rule checkpoints_integrity:
             HUB_INTEGRITY,
             caption="../report/checkpoints_integrity.rst",
             category="1. checkpoints",
-            labels={"table": "hub checkpoint integrity"},
+            labels={"result": "table: hub checkpoint integrity"},
         ),
         manifests=expand("results/checkpoints/{model}/manifest.tsv", model=HUB_MODELS),
     log:

@@ -8,7 +8,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 
-from lmtraj import suite  # noqa: E402  (pure Python: the DAG never imports torch)
+# Pure Python: building the DAG never imports torch.
+from lmtraj.checkpoints import suite  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 suite.check_models(config["models"])

@@ -1,6 +1,6 @@
 # Stage "generation" (paper §4): texts decoded from an interpolation of a small and a large checkpoint,
 # their perplexity under every checkpoint of every model, and the perplexity of corrupted text.
-from lmtraj.generation import resolve_checkpoint
+from lmtraj.generation.texts import resolve_checkpoint
 
 GENERATION = config["generation"]
 GENERATION_STEPS = {m: steps_of(m) for m in MODELS}
@@ -47,7 +47,7 @@ rule generation_decode:
             "results/generation/texts.tsv",
             caption="../report/generation_texts.rst",
             category="3. generation",
-            labels={"table": "generated texts"},
+            labels={"result": "table: generated texts"},
         ),
     log:
         "logs/generation/generation_decode.log",
@@ -135,13 +135,13 @@ rule generation_collect:
             "results/generation/final_perplexity.tsv",
             caption="../report/generation_final_perplexity.rst",
             category="3. generation",
-            labels={"table": "final-checkpoint perplexity of generated texts"},
+            labels={"result": "table: final-checkpoint perplexity of generated texts"},
         ),
         corrupted=report(
             "results/generation/corrupted.tsv",
             caption="../report/generation_corrupted_table.rst",
             category="3. generation",
-            labels={"table": "perplexity of corrupted text"},
+            labels={"result": "table: perplexity of corrupted text"},
         ),
     log:
         "logs/generation/generation_collect.log",
@@ -165,9 +165,7 @@ rule generation_plot:
             caption="../report/generation_trajectories.rst",
             category="3. generation",
             labels={
-                "figure": "Fig. 6: PPL of generated texts over training",
-                "decoding": "{decoding}",
-                "new tokens": "{length}",
+                "result": "figure: PPL of generated texts over training, {decoding}, {length} new tokens (Fig. 6)",
             },
         ),
         valid_ppl=report(
@@ -175,9 +173,7 @@ rule generation_plot:
             caption="../report/generation_valid_ppl.rst",
             category="3. generation",
             labels={
-                "figure": "Fig. 16: PPL of generated texts vs validation PPL",
-                "decoding": "{decoding}",
-                "new tokens": "{length}",
+                "result": "figure: PPL of generated texts vs validation PPL, {decoding}, {length} new tokens (Fig. 16)",
             },
         ),
     log:
@@ -204,7 +200,7 @@ rule generation_plot_corrupted:
             "results/generation/figures/generation_corrupted.png",
             caption="../report/generation_corrupted.rst",
             category="3. generation",
-            labels={"figure": "Fig. 5 left: corrupted text vs model size"},
+            labels={"result": "figure: corrupted text vs model size (Fig. 5 left)"},
         ),
     log:
         "logs/generation/generation_plot_corrupted.log",

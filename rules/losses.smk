@@ -75,7 +75,7 @@ rule losses_checkpoints:
             "results/losses/checkpoints.tsv",
             caption="../report/losses_checkpoints.rst",
             category="1. losses",
-            labels={"table": "checkpoints and validation perplexity"},
+            labels={"result": "table: checkpoints and validation perplexity"},
         ),
     log:
         "logs/losses/losses_checkpoints.log",
@@ -96,7 +96,7 @@ rule losses_plot:
             "results/losses/figures/losses_valid_ppl.png",
             caption="../report/losses_valid_ppl.rst",
             category="1. losses",
-            labels={"figure": "Fig. 1: validation perplexity"},
+            labels={"result": "figure: validation perplexity over training (Fig. 1)"},
         ),
     log:
         "logs/losses/losses_plot.log",

@@ -1,6 +1,6 @@
 # Stage "regression": is validation perplexity a better predictor of accuracy than size or compute?
-# OLS fits and leave-one-size-out errors (lmtraj.regression), their figures, and the findings table that
-# checks the abstract's three findings on this run (lmtraj.findings; shown first in the report).
+# OLS fits and leave-one-size-out errors (lmtraj.regression.fits), their figures, and the findings table that
+# checks the abstract's three findings on this run (lmtraj.regression.findings; shown first in the report).
 REGRESSION = config["regression"]
 # The fit needs accuracies: without the bigbench stage only the findings table is made (finding 3 then
 # says "not in this run").
@@ -28,31 +28,31 @@ rule regression_fit:
             "results/regression/fits.tsv",
             caption="../report/regression_fits.rst",
             category="5. regression",
-            labels={"table": "in-sample fits (R², AIC, BIC)"},
+            labels={"result": "table: in-sample fits (R², AIC, BIC)"},
         ),
         coefficients=report(
             "results/regression/coefficients.tsv",
             caption="../report/regression_coefficients.rst",
             category="5. regression",
-            labels={"table": "coefficients with confidence intervals"},
+            labels={"result": "table: coefficients with confidence intervals"},
         ),
         loso_folds=report(
             "results/regression/loso_folds.tsv",
             caption="../report/regression_loso_folds.rst",
             category="5. regression",
-            labels={"table": "leave-one-size-out error per held-out model"},
+            labels={"result": "table: leave-one-size-out error per held-out model"},
         ),
         loso_summary=report(
             "results/regression/loso_summary.tsv",
             caption="../report/regression_loso_summary.rst",
             category="5. regression",
-            labels={"table": "leave-one-size-out error per predictor"},
+            labels={"result": "table: leave-one-size-out error per predictor"},
         ),
         html=report(
             "results/regression/regression_summary.html",
             caption="../report/regression_summary.rst",
             category="5. regression",
-            labels={"table": "summary of the pooled responses"},
+            labels={"result": "table: summary of the pooled responses"},
         ),
     log:
         "logs/regression/regression_fit.log",
@@ -79,13 +79,13 @@ rule regression_plot:
             "results/regression/figures/regression_observed_vs_predicted.png",
             caption="../report/regression_observed_vs_predicted.rst",
             category="5. regression",
-            labels={"figure": "observed vs predicted mean accuracy"},
+            labels={"result": "figure: observed vs predicted mean accuracy"},
         ),
         loso=report(
             "results/regression/figures/regression_loso_rmse.png",
             caption="../report/regression_loso_rmse.rst",
             category="5. regression",
-            labels={"figure": "leave-one-size-out error per predictor"},
+            labels={"result": "figure: leave-one-size-out error per predictor"},
         ),
     log:
         "logs/regression/regression_plot.log",
@@ -128,13 +128,13 @@ rule regression_findings:
             "results/regression/findings.tsv",
             caption="../report/regression_findings.rst",
             category="0. findings",
-            labels={"table": "findings (TSV)"},
+            labels={"result": "table: findings (TSV)"},
         ),
         html=report(
             "results/regression/findings.html",
             caption="../report/regression_findings_html.rst",
             category="0. findings",
-            labels={"table": "findings"},
+            labels={"result": "table: findings"},
         ),
     log:
         "logs/regression/regression_findings.log",

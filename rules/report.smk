@@ -31,13 +31,13 @@ rule report_run_info:
             "results/report/run_info.tsv",
             caption="../report/report_run_info.rst",
             category="6. run",
-            labels={"table": "software versions and run details"},
+            labels={"result": "table: software versions and run details"},
         ),
         config=report(
             "results/report/config.yaml",
             caption="../report/report_config.rst",
             category="6. run",
-            labels={"table": "configuration of the run"},
+            labels={"result": "table: configuration of the run"},
         ),
     log:
         "logs/report/report_run_info.log",
@@ -58,3 +58,50 @@ rule report_run_info:
 
 
 TARGETS["report"] = lambda: list(rules.report_run_info.output)
+
+
+def report_after_run(report_path="results/report.html"):
+    """After a complete run: build the HTML report in-process and say where everything is.
+    (`report-after-run` in profiles/default would also build one after every dry run.)
+    """
+    import logging
+    from pathlib import Path
+
+    from snakemake.logging import logger
+
+    here = os.path.abspath("results")
+    lines = [
+        f"Results: {here}/<stage>/ (figures in <stage>/figures/); logs: logs/<stage>/"
+    ]
+    targets = set(workflow.dag_settings.targets)  # empty: the default target
+    if targets <= {workflow.default_target} and not workflow.dag_settings.target_jobs:
+        try:
+            from snakemake.report import auto_report
+            from snakemake.report.html_reporter import ReportSettings
+            from snakemake.settings.types import GlobalReportSettings
+            from snakemake_interface_report_plugins.registry import ReportPluginRegistry
+
+            html = ReportPluginRegistry().get_plugin("html")
+            settings = ReportSettings(path=Path(report_path))
+            level = logger.level
+            logger.setLevel(logging.WARNING)  # not one "Adding <file>" line per result
+            try:
+                workflow.async_run(
+                    auto_report(workflow.dag, html, settings, GlobalReportSettings())
+                )
+            finally:
+                logger.setLevel(level)
+            lines.append(
+                f"Report: {os.path.abspath(report_path)} (open it in a browser)"
+            )
+        except Exception as error:  # the run succeeded: never fail it over the report
+            lines.append(
+                f"Report not built ({error}): snakemake --report {report_path}"
+            )
+    else:
+        lines.append(f"Report of what exists so far: snakemake --report {report_path}")
+    logger.info("\n".join(lines))
+
+
+onsuccess:
+    report_after_run()

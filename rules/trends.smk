@@ -1,7 +1,7 @@
 # Stage "trends" (paper §3, App. B): per-token trend classes over the late part of training, group
 # perplexity of selected tokens across models (double descent), the "same tokens at the same
 # perplexity" overlap, Figures 2, 3, 4, 10, 11, 12 and Table 3.
-from lmtraj.trends import CLASSES, check_fraction, pick_models
+from lmtraj.trends.classes import CLASSES, check_fraction, pick_models
 
 TRENDS = config["trends"]
 TRENDS_THRESHOLDS = {
@@ -57,7 +57,7 @@ rule trends_collect:
             "results/trends/shares.tsv",
             caption="../report/trends_shares_table.rst",
             category="2. trends",
-            labels={"table": "share of tokens per trend class"},
+            labels={"result": "table: share of tokens per trend class"},
         ),
     log:
         "logs/trends/trends_collect.log",
@@ -81,13 +81,13 @@ rule trends_double_descent:
             "results/trends/double_descent.tsv",
             caption="../report/trends_double_descent.rst",
             category="2. trends",
-            labels={"table": "double descent of selected tokens"},
+            labels={"result": "table: double descent of selected tokens"},
         ),
         patterns=report(
             "results/trends/double_descent_patterns.tsv",
             caption="../report/trends_double_descent_patterns.rst",
             category="2. trends",
-            labels={"table": "per-token patterns of selected tokens"},
+            labels={"result": "table: per-token patterns of selected tokens"},
         ),
     log:
         "logs/trends/trends_double_descent.log",
@@ -117,7 +117,7 @@ rule trends_overlap:
             "results/trends/overlap_summary.tsv",
             caption="../report/trends_overlap.rst",
             category="2. trends",
-            labels={"table": "same tokens at the same perplexity"},
+            labels={"result": "table: same tokens at the same perplexity"},
         ),
     log:
         "logs/trends/trends_overlap.log",
@@ -144,7 +144,7 @@ rule trends_plot_shares:
             "results/trends/figures/trends_shares.png",
             caption="../report/trends_shares.rst",
             category="2. trends",
-            labels={"figure": "Fig. 2: share of tokens per trend class"},
+            labels={"result": "figure: share of tokens per trend class (Fig. 2)"},
         ),
     log:
         "logs/trends/trends_plot_shares.log",
@@ -168,9 +168,7 @@ rule trends_plot_groups:
             caption="../report/trends_groups.rst",
             category="2. trends",
             labels={
-                "figure": "Figs. 3, 4, 10-12: group perplexity of selected tokens",
-                "tokens": "{trend_class}",
-                "x axis": "{axis}",
+                "result": "figure: group perplexity of {trend_class} tokens vs {axis} (Figs. 3, 4, 10-12)",
             },
         ),
     log:
@@ -200,7 +198,7 @@ rule trends_token_table:
             "results/trends/trends_token_table.html",
             caption="../report/trends_token_table.rst",
             category="2. trends",
-            labels={"table": "Table 3: tokens coloured by trend"},
+            labels={"result": "table: tokens coloured by trend class (Table 3)"},
         ),
     log:
         "logs/trends/trends_token_table.log",

@@ -20,10 +20,32 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SMOKE_CONFIG = ROOT / "config" / "smoke.yaml"
 
 
-def run_snakemake(args: list[str], workdir: Path, timeout: int = 900, check: bool = True):
-    """Run the workflow of this repo in `workdir` (outputs never land in the checkout)."""
-    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def snakemake_cmd(args: list[str], workdir: Path) -> list[str]:
+    """The command line that runs this repo's workflow in `workdir` (outputs never land in the checkout)."""
+    return [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/workflow/ runs the workflow end to end: slow (`pytest tests/unit` or
+    `-m "not slow"` is the quick check)."""
+    workflow_dir = ROOT / "tests" / "workflow"
+    for item in items:
+        if workflow_dir in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
+
+def run_snakemake(
+    args: list[str],
+    workdir: Path,
+    timeout: int = 900,
+    check: bool = True,
+    env: dict | None = None,
+    prefix: tuple[str, ...] = (),
+    cwd: Path | None = None,
+):
+    """Run the workflow in `workdir` (`prefix`: a wrapper such as `timeout -k 30 2400`)."""
+    cmd = [*prefix, *snakemake_cmd(args, workdir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n"

@@ -65,8 +65,8 @@ def usable_specs(snakemake, log: logging.Logger) -> list[dict]:
     integrity = list(getattr(snakemake.input, "integrity", []) or [])
     if not integrity:
         return specs
-    from lmtraj.hub import read_integrity
-    from lmtraj.hub import usable_specs as split
+    from lmtraj.checkpoints.integrity import read_integrity
+    from lmtraj.checkpoints.integrity import usable_specs as split
 
     keep, skipped = split(specs, read_integrity(integrity[0]))
     for spec in skipped:
@@ -81,8 +81,21 @@ def usable_steps(snakemake, steps: list[int]) -> list[int]:
     integrity = list(getattr(snakemake.input, "integrity", []) or [])
     if not integrity:
         return list(steps)
-    from lmtraj.hub import flagged, read_integrity
+    from lmtraj.checkpoints.integrity import flagged, read_integrity
 
     table = read_integrity(integrity[0])
     bad = set(flagged(table[table["model"].eq(snakemake.wildcards.model)])["step"].astype(int))
     return [s for s in steps if int(s) not in bad]
+
+
+def optional_tsv(inputs):
+    """A reader of the rule's named TSV inputs that returns None for an input the rule did not get
+    (a stage switched off, or too few models for it)."""
+    import pandas as pd
+
+    given = dict(inputs.items())
+
+    def read(key: str):
+        return pd.read_csv(given[key], sep="\t") if key in given else None
+
+    return read

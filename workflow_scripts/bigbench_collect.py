@@ -6,13 +6,13 @@ from pathlib import Path
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.bigbench_tasks import BREAKTHROUGHNESS_TASKS, LINEARITY_TASKS
+from lmtraj.bigbench.metrics import group_means, scaling_table
+from lmtraj.bigbench.task_lists import BREAKTHROUGHNESS_TASKS, LINEARITY_TASKS
 from lmtraj.errors import DataError
 from lmtraj.io import write_parquet, write_tsv
-from lmtraj.mc_metrics import group_means, scaling_table
 
-log = setup(snakemake)  # noqa: F821
-p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+log = setup(snakemake)
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
 dirs = [Path(d) for d in inp.blocks]
 tasks = pd.concat(
     [pd.read_csv(f, sep="\t") for d in dirs for f in sorted(d.glob("step*.tasks.tsv"))]

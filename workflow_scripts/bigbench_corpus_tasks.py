@@ -4,14 +4,14 @@ import json
 from pathlib import Path
 
 from _helpers import setup
-from lmtraj.bigbench_prompts import build_items
-from lmtraj.corpus_tasks import build_corpus_tasks
+from lmtraj.bigbench.corpus_tasks import build_corpus_tasks
+from lmtraj.bigbench.prompts import build_items
 from lmtraj.io import write_json
 
-log = setup(snakemake)  # noqa: F821
-p = snakemake.params  # noqa: F821
+log = setup(snakemake)
+p = snakemake.params
 cfg = p.corpus_tasks
-with open(snakemake.input.valid) as fh:  # noqa: F821
+with open(snakemake.input.valid) as fh:
     texts = [json.loads(line)["text"] for line in fh]
 tasks = build_corpus_tasks(
     texts,
@@ -22,7 +22,7 @@ tasks = build_corpus_tasks(
     continuation_words=cfg["continuation_words"],
     seed=p.seed,
 )
-out = Path(snakemake.output[0])  # noqa: F821
+out = Path(snakemake.output[0])
 for name, task in tasks.items():
     items = build_items(task, name, shots=p.prompts["shots"], seed=p.prompts["seed"])
     write_json(out / name / "task.json", task)

@@ -6,12 +6,14 @@ from pathlib import Path
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.bigbench_prompts import build_items
-from lmtraj.bigbench_tasks import PAPER_TASKS, fetch_tasks, load_task, summarize_task
+from lmtraj.bigbench.prompts import build_items
+from lmtraj.bigbench.sdist import fetch_tasks, load_task
+from lmtraj.bigbench.selection import summarize_task
+from lmtraj.bigbench.task_lists import PAPER_TASKS
 from lmtraj.io import write_tsv
 
-log = setup(snakemake, offline=False)  # noqa: F821
-p, out = snakemake.params, snakemake.output  # noqa: F821
+log = setup(snakemake, offline=False)
+p, out = snakemake.params, snakemake.output
 paths = fetch_tasks(
     p.tasks,
     Path(out.tasks),

@@ -3,17 +3,17 @@
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.bigbench_figures import (
+from lmtraj.bigbench.figures import (
     accuracy_figure,
     linearity_figure,
     option_ppl_final_figure,
     per_task_figure,
 )
-from lmtraj.bigbench_tasks import BREAKTHROUGHNESS_TASKS, LINEARITY_TASKS
+from lmtraj.bigbench.task_lists import BREAKTHROUGHNESS_TASKS, LINEARITY_TASKS
 from lmtraj.io import save_figure
 
-log = setup(snakemake)  # noqa: F821
-p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+log = setup(snakemake)
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
 means = pd.read_csv(inp.means, sep="\t")
 scaling = pd.read_csv(inp.scaling, sep="\t")
 checkpoints = pd.read_csv(inp.checkpoints, sep="\t")

@@ -4,14 +4,14 @@ A local rule: it runs where the network is; model-running jobs then read the cac
 """
 
 from _helpers import setup
-from lmtraj.hub import fetch_manifest
+from lmtraj.checkpoints.integrity import fetch_manifest
 from lmtraj.io import write_json
 
-log = setup(snakemake, offline=False)  # noqa: F821
-p = snakemake.params  # noqa: F821
+log = setup(snakemake, offline=False)
+p = snakemake.params
 manifest = fetch_manifest(
-    model=snakemake.wildcards.model,  # noqa: F821
-    step=int(snakemake.wildcards.step),  # noqa: F821
+    model=snakemake.wildcards.model,
+    step=int(snakemake.wildcards.step),
     repo=p.repo,
     revision=p.revision,
     cache_dir=p.cache_dir,
@@ -24,4 +24,4 @@ if manifest["status"] == "ok":
     )
 else:
     log.warning("%s@%s missing (hub.on_defect: skip): %s", p.repo, p.revision, manifest["reason"])
-write_json(snakemake.output[0], manifest)  # noqa: F821
+write_json(snakemake.output[0], manifest)

@@ -7,21 +7,21 @@ flagged checkpoint fails the job with a message listing every one of them.
 import pandas as pd
 
 from _helpers import setup
+from lmtraj.checkpoints.integrity import flagged, integrity_table
 from lmtraj.errors import DataError
-from lmtraj.hub import flagged, integrity_table
 from lmtraj.io import read_json, write_tsv
 
-log = setup(snakemake)  # noqa: F821
-out = snakemake.output  # noqa: F821
-manifests = [read_json(path) for path in snakemake.input.manifests]  # noqa: F821
+log = setup(snakemake)
+out = snakemake.output
+manifests = [read_json(path) for path in snakemake.input.manifests]
 table = integrity_table(manifests)
 bad = flagged(table)
 for row in bad.itertuples():
     log.warning("model %s step %d (%s): %s", row.model, row.step, row.revision, row.status)
 log.info("%d checkpoints, %d flagged", len(table), len(bad))
 
-tokens_per_step = snakemake.params.tokens_per_step  # noqa: F821
-for model, path in zip(snakemake.params.models, out.manifests, strict=True):  # noqa: F821
+tokens_per_step = snakemake.params.tokens_per_step
+for model, path in zip(snakemake.params.models, out.manifests, strict=True):
     rows = [
         {
             "step": m["step"],
@@ -39,7 +39,7 @@ for model, path in zip(snakemake.params.models, out.manifests, strict=True):  # 
     ]
     write_tsv(path, pd.DataFrame(rows).sort_values(["step", "file"]))
 
-if snakemake.params.on_defect == "stop" and not bad.empty:  # noqa: F821
+if snakemake.params.on_defect == "stop" and not bad.empty:
     listing = "; ".join(
         f"{r.model} step {r.step} ({r.revision}): {r.status}" for r in bad.itertuples()
     )

@@ -7,17 +7,17 @@ import numpy as np
 import pandas as pd
 
 from _helpers import setup, torch_setup
-from lmtraj.checkpoints import save_checkpoint
+from lmtraj.checkpoints.model import ModelShape, build_model, count_parameters
+from lmtraj.checkpoints.storage import save_checkpoint
+from lmtraj.checkpoints.train import TrainSettings, train
 from lmtraj.io import write_tsv
-from lmtraj.model import ModelShape, build_model, count_parameters
 from lmtraj.tokenizer import load_tokenizer
-from lmtraj.train import TrainSettings, train
 
-log = setup(snakemake)  # noqa: F821
-device = torch_setup(snakemake, log)  # noqa: F821
-p, out = snakemake.params, snakemake.output  # noqa: F821
-tok = load_tokenizer(snakemake.input.tokenizer)  # noqa: F821
-tokens = np.load(snakemake.input.tokens)  # noqa: F821
+log = setup(snakemake)
+device = torch_setup(snakemake, log)
+p, out = snakemake.params, snakemake.output
+tok = load_tokenizer(snakemake.input.tokenizer)
+tokens = np.load(snakemake.input.tokens)
 t = p.training
 settings = TrainSettings(
     steps=t["steps"],
@@ -33,7 +33,7 @@ settings = TrainSettings(
 shape = ModelShape(
     p.model["d_model"], p.model["n_layers"], p.model["n_heads"], t["context"], len(tok)
 )
-shape.validate(snakemake.wildcards.model)  # noqa: F821
+shape.validate(snakemake.wildcards.model)
 model = build_model(shape, tok.eos_token_id, p.seed)
 counts = count_parameters(model)
 log.info("shape %s, %s, %d training tokens available", shape, counts, len(tokens))
@@ -41,7 +41,7 @@ dirs = {int(re.search(r"step(\d+)$", d).group(1)): Path(d) for d in out.checkpoi
 
 
 def save(step, model, loss):
-    meta = {"model": snakemake.wildcards.model, "step": step, "train_loss": loss}  # noqa: F821
+    meta = {"model": snakemake.wildcards.model, "step": step, "train_loss": loss}
     meta |= {"tokens_seen": step * settings.tokens_per_step, **counts}
     save_checkpoint(model, dirs[step], meta)
 

@@ -5,12 +5,13 @@ from pathlib import Path
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.corpus import load_documents, split_documents
+from lmtraj.checkpoints.suite import resolve
+from lmtraj.corpus.sources import load_documents
+from lmtraj.corpus.split import split_documents
 from lmtraj.io import atomic_write
-from lmtraj.suite import resolve
 
-log = setup(snakemake, offline=False)  # noqa: F821 (injected by Snakemake)
-p = snakemake.params  # noqa: F821
+log = setup(snakemake, offline=False)
+p = snakemake.params
 source = dict(p.source)
 if source["kind"] == "files":
     source["paths"] = [resolve(path, p.basedir) for path in source["paths"]]
@@ -21,7 +22,7 @@ if p.need_train:
 else:  # nothing is trained here: every document (up to the count) is validation text
     train, valid = [], split_documents(docs, 0, p.chunk_chars, p.seed)[0][: p.valid_documents]
 log.info("train %d chunks, validation %d chunks", len(train), len(valid))
-for path, part in ((snakemake.output.train, train), (snakemake.output.valid, valid)):  # noqa: F821
+for path, part in ((snakemake.output.train, train), (snakemake.output.valid, valid)):
     rows = pd.DataFrame(
         [
             {"doc": i, "source": d.source, "title": d.title, "text": d.text}

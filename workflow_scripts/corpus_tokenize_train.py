@@ -6,9 +6,9 @@ from _helpers import setup
 from lmtraj.io import save_npy
 from lmtraj.tokenizer import encode_stream, load_tokenizer
 
-log = setup(snakemake)  # noqa: F821
-tok = load_tokenizer(snakemake.input.tokenizer)  # noqa: F821
-texts = pd.read_json(snakemake.input.docs, lines=True)["text"].tolist()  # noqa: F821
+log = setup(snakemake)
+tok = load_tokenizer(snakemake.input.tokenizer)
+texts = pd.read_json(snakemake.input.docs, lines=True)["text"].tolist()
 stream = encode_stream(tok, texts)
 log.info("%d training chunks -> %d tokens", len(texts), len(stream))
-save_npy(snakemake.output[0], stream)  # noqa: F821
+save_npy(snakemake.output[0], stream)

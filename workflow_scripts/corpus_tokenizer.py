@@ -3,14 +3,14 @@
 import pandas as pd
 
 from _helpers import setup
+from lmtraj.checkpoints.suite import resolve
 from lmtraj.errors import ConfigError
-from lmtraj.suite import resolve
 from lmtraj.tokenizer import load_tokenizer, save_tokenizer, train_bpe
 
-log = setup(snakemake, offline=False)  # noqa: F821
-cfg = snakemake.params.tokenizer  # noqa: F821
+log = setup(snakemake, offline=False)
+cfg = snakemake.params.tokenizer
 if cfg["source"] == "train":
-    texts = pd.read_json(snakemake.input.train, lines=True)["text"].tolist()  # noqa: F821
+    texts = pd.read_json(snakemake.input.train, lines=True)["text"].tolist()
     if not texts:
         raise ConfigError("tokenizer.source is train but there are no training documents")
     tok = train_bpe(texts, cfg["vocab_size"])
@@ -20,9 +20,9 @@ elif cfg["source"] == "hf":
     tok = AutoTokenizer.from_pretrained(
         cfg["repo"],
         revision=cfg.get("revision", "main"),
-        cache_dir=snakemake.params.hub_cache,  # noqa: F821
+        cache_dir=snakemake.params.hub_cache,
     )
 else:
-    tok = load_tokenizer(resolve(cfg["path"], snakemake.params.basedir))  # noqa: F821
+    tok = load_tokenizer(resolve(cfg["path"], snakemake.params.basedir))
 log.info("tokenizer with %d tokens (source %s)", len(tok), cfg["source"])
-save_tokenizer(tok, snakemake.output[0])  # noqa: F821
+save_tokenizer(tok, snakemake.output[0])

@@ -7,11 +7,11 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.errors import DataError
-from lmtraj.generation import final_table, perplexity_table
+from lmtraj.generation.texts import final_table, perplexity_table
 from lmtraj.io import write_tsv
 
-log = setup(snakemake)  # noqa: F821
-p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+log = setup(snakemake)
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
 files = [f for d in inp.scores for f in sorted(Path(d).glob("step*.parquet"))]
 scores = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 ckpts = pd.read_csv(inp.checkpoints, sep="\t")

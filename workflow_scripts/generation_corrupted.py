@@ -4,20 +4,20 @@ final checkpoint of one model (paper Fig. 5 left)."""
 import numpy as np
 
 from _helpers import setup, torch_setup
-from lmtraj.checkpoints import describe, load_checkpoint
-from lmtraj.corruption import (
+from lmtraj.checkpoints.storage import describe, load_checkpoint
+from lmtraj.device import forward_dtype
+from lmtraj.generation.corruption import (
     corrupt_sequences,
     corruption_perplexity,
     truncate_documents,
 )
-from lmtraj.device import forward_dtype
 from lmtraj.io import load_ragged, write_tsv
 from lmtraj.scoring import token_nll
 from lmtraj.tokenizer import load_tokenizer
 
-log = setup(snakemake)  # noqa: F821
-device = torch_setup(snakemake, log)  # noqa: F821
-p, inp = snakemake.params, snakemake.input  # noqa: F821
+log = setup(snakemake)
+device = torch_setup(snakemake, log)
+p, inp = snakemake.params, snakemake.input
 c = p.corruption
 tok = load_tokenizer(inp.tokenizer)
 docs, seqs = truncate_documents(load_ragged(inp.tokens), c["n_documents"], c["max_tokens"])
@@ -43,5 +43,5 @@ summary = corruption_perplexity(table)
 summary.insert(0, "model", p.spec["model"])
 summary.insert(1, "step", p.spec["step"])
 summary["vocab_size"] = len(tok)
-write_tsv(snakemake.output[0], summary)  # noqa: F821
+write_tsv(snakemake.output[0], summary)
 log.info("%s:\n%s", describe(p.spec), summary.to_string(index=False))

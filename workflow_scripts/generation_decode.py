@@ -1,25 +1,21 @@
 """Decode texts from interpolations of two checkpoints (paper Eq. 2-3) for every setting, decoding and
 length; write them with their settings and token ids as JSONL (exact) and TSV (for reading)."""
 
-import json
-import math
-import re
-
 from _helpers import setup, torch_setup
-from lmtraj.checkpoints import describe, load_checkpoint
+from lmtraj.checkpoints.storage import describe, load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.errors import ConfigError
-from lmtraj.generation import prompts_from_documents, texts_frame
-from lmtraj.interpolated_decoding import decode_grid, make_settings
-from lmtraj.io import atomic_write, load_ragged, write_tsv
+from lmtraj.generation.decoding import decode_grid
+from lmtraj.generation.mixture import make_settings
+from lmtraj.generation.text_files import write_texts
+from lmtraj.generation.texts import prompts_from_documents, texts_frame
+from lmtraj.io import load_ragged
 from lmtraj.progress import Progress
 from lmtraj.tokenizer import load_tokenizer
 
-CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
-
-log = setup(snakemake)  # noqa: F821
-device = torch_setup(snakemake, log)  # noqa: F821
-p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+log = setup(snakemake)
+device = torch_setup(snakemake, log)
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
 g = p.generation
 settings = make_settings(g["settings"], g["lambda_grid"])
 tok = load_tokenizer(inp.tokenizer)
@@ -75,18 +71,5 @@ fallbacks = int((texts["n_fallback_steps"] > 0).sum())
 if fallbacks:
     log.warning("%d texts fell back to p_l at some step (column n_fallback_steps)", fallbacks)
 
-with atomic_write(out.jsonl) as fh:
-    for row in texts.to_dict(orient="records"):
-        # top_p is NaN for greedy texts; JSON has no NaN, so it becomes null.
-        clean = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-        fh.write(json.dumps(clean) + "\n")
-readable = texts.copy()
-for column in ("prompt_ids", "new_ids"):
-    readable[column] = readable[column].map(lambda ids: " ".join(map(str, ids)))
-for column in ("prompt_text", "text"):
-    # One text per line in the TSV (control characters escaped); the JSONL keeps the exact strings.
-    readable[column] = readable[column].str.replace(
-        CONTROL, lambda m: repr(m.group())[1:-1], regex=True
-    )
-write_tsv(out.tsv, readable)
+write_texts(texts, out.jsonl, out.tsv)
 log.info("%d texts written", len(texts))

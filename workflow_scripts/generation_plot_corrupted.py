@@ -3,9 +3,9 @@
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.generation_figures import corrupted
+from lmtraj.generation.figures import corrupted
 from lmtraj.io import save_figure
 
-log = setup(snakemake)  # noqa: F821
-table = pd.read_csv(snakemake.input.corrupted, sep="\t")  # noqa: F821
-save_figure(corrupted(table, snakemake.params.models), snakemake.output[0])  # noqa: F821
+log = setup(snakemake)
+table = pd.read_csv(snakemake.input.corrupted, sep="\t")
+save_figure(corrupted(table, snakemake.params.models), snakemake.output[0])

@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 
 from _helpers import setup, torch_setup, usable_specs
-from lmtraj.checkpoints import describe, load_checkpoint
+from lmtraj.checkpoints.storage import describe, load_checkpoint
 from lmtraj.device import forward_dtype
-from lmtraj.generation import generated_nll, scoring_plan
+from lmtraj.generation.texts import generated_nll, scoring_plan
 from lmtraj.io import write_parquet
 from lmtraj.scoring import token_nll
 
-log = setup(snakemake)  # noqa: F821
-device = torch_setup(snakemake, log)  # noqa: F821
-p, inp = snakemake.params, snakemake.input  # noqa: F821
-out_dir = Path(snakemake.output[0])  # noqa: F821
+log = setup(snakemake)
+device = torch_setup(snakemake, log)
+p, inp = snakemake.params, snakemake.input
+out_dir = Path(snakemake.output[0])
 out_dir.mkdir(parents=True, exist_ok=True)
 with open(inp.texts) as fh:
     texts = pd.DataFrame([json.loads(line) for line in fh])
@@ -30,7 +30,7 @@ log.info(
     longest,
 )
 dtype = forward_dtype(device, p.dtype)
-for spec in usable_specs(snakemake, log):  # noqa: F821
+for spec in usable_specs(snakemake, log):
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
     # One window per sequence when the model is long enough, so every token sees its whole prompt.

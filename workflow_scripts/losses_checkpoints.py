@@ -5,7 +5,7 @@ import pandas as pd
 from _helpers import setup
 from lmtraj.io import write_tsv
 
-log = setup(snakemake)  # noqa: F821
-table = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input], ignore_index=True)  # noqa: F821
+log = setup(snakemake)
+table = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input], ignore_index=True)
 log.info("%d checkpoints of %d models", len(table), table["model"].nunique())
-write_tsv(snakemake.output[0], table)  # noqa: F821
+write_tsv(snakemake.output[0], table)

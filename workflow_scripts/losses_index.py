@@ -7,9 +7,9 @@ from _helpers import setup
 from lmtraj.io import load_ragged, write_parquet
 from lmtraj.tokenizer import load_tokenizer
 
-log = setup(snakemake)  # noqa: F821
-tok = load_tokenizer(snakemake.input.tokenizer)  # noqa: F821
-docs = load_ragged(snakemake.input.tokens)  # noqa: F821
+log = setup(snakemake)
+tok = load_tokenizer(snakemake.input.tokenizer)
+docs = load_ragged(snakemake.input.tokens)
 index = pd.DataFrame(
     {
         "doc": np.concatenate([np.full(len(d) - 1, i) for i, d in enumerate(docs)]),
@@ -19,4 +19,4 @@ index = pd.DataFrame(
 )
 index["token"] = tok.batch_decode([[int(t)] for t in index["token_id"]])
 log.info("%d scored tokens in %d documents", len(index), len(docs))
-write_parquet(snakemake.output[0], index)  # noqa: F821
+write_parquet(snakemake.output[0], index)

@@ -6,20 +6,20 @@ from pathlib import Path
 import numpy as np
 
 from _helpers import setup, torch_setup, usable_specs
-from lmtraj.checkpoints import load_checkpoint
+from lmtraj.checkpoints.storage import load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.io import load_ragged, save_npy, write_json
-from lmtraj.losses import checkpoint_meta, scoring_context
+from lmtraj.losses.records import checkpoint_meta, scoring_context
 from lmtraj.scoring import token_nll
 
-log = setup(snakemake)  # noqa: F821
-device = torch_setup(snakemake, log)  # noqa: F821
-p = snakemake.params  # noqa: F821
+log = setup(snakemake)
+device = torch_setup(snakemake, log)
+p = snakemake.params
 dtype = forward_dtype(device, p.dtype)
-docs = load_ragged(snakemake.input.tokens)  # noqa: F821
-out = Path(snakemake.output[0])  # noqa: F821
+docs = load_ragged(snakemake.input.tokens)
+out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
-for spec in usable_specs(snakemake, log):  # noqa: F821
+for spec in usable_specs(snakemake, log):
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
     context = scoring_context(p.scoring["context"], model, spec)

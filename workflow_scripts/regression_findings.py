@@ -1,21 +1,13 @@
 """The findings table: does each of the abstract's three findings hold on this run? (TSV and HTML)"""
 
-import pandas as pd
-
-from _helpers import setup
-from lmtraj.findings import findings_table
+from _helpers import optional_tsv, setup
 from lmtraj.io import write_text, write_tsv
-from lmtraj.report_tables import html_page
+from lmtraj.regression.findings import findings_table
+from lmtraj.report.tables import html_page
 
-log = setup(snakemake)  # noqa: F821
-inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-given = dict(inp.items())
-
-
-def read(key):
-    return pd.read_csv(given[key], sep="\t") if key in given else None
-
-
+log = setup(snakemake)
+inp, out, p = snakemake.input, snakemake.output, snakemake.params
+read = optional_tsv(inp)
 table = findings_table(
     models=p.models,
     overlap=read("overlap"),

@@ -6,20 +6,15 @@ responses for the report.
 
 import pandas as pd
 
-from _helpers import setup
+from _helpers import optional_tsv, setup
 from lmtraj.io import write_text, write_tsv
-from lmtraj.regression import MEAN, regression_tables
-from lmtraj.report_tables import html_page
+from lmtraj.regression.fits import regression_tables
+from lmtraj.regression.points import pooled_rows
+from lmtraj.report.tables import html_page
 
-log = setup(snakemake)  # noqa: F821
-inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-given = dict(inp.items())
-
-
-def read(key):
-    return pd.read_csv(given[key], sep="\t") if key in given else None
-
-
+log = setup(snakemake)
+inp, out, p = snakemake.input, snakemake.output, snakemake.params
+read = optional_tsv(inp)
 tables = regression_tables(
     pd.read_csv(inp.checkpoints, sep="\t"),
     read("task_scores"),
@@ -32,15 +27,10 @@ tables = regression_tables(
 for key in ("points", "fits", "coefficients", "loso_folds", "loso_summary", "predictions"):
     write_tsv(out[key], getattr(tables, key))
 
-pooled = tables.loso_summary.loc[
-    (tables.loso_summary["subset"] == MEAN) | (tables.loso_summary["response"] == "trend_share")
-]
-log.info("leave-one-size-out RMSE (pooled responses):\n%s", pooled.to_string(index=False))
-
-
-def pooled_rows(table):
-    return table.loc[(table["subset"] == MEAN) | (table["response"] == "trend_share")]
-
+log.info(
+    "leave-one-size-out RMSE (pooled responses):\n%s",
+    pooled_rows(tables.loso_summary).to_string(index=False),
+)
 
 fit_cols = ["response", "subset", "predictor", "n_points", "n_models", "r2", "r2_adj", "aic", "bic"]
 coef_cols = ["response", "subset", "predictor", "term", "coef", "ci_low", "ci_high", "p_value"]

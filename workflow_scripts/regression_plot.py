@@ -5,10 +5,10 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.io import save_figure
-from lmtraj.regression_figures import loso_rmse_bars, observed_vs_predicted
+from lmtraj.regression.figures import loso_rmse_bars, observed_vs_predicted
 
-log = setup(snakemake)  # noqa: F821
-inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+log = setup(snakemake)
+inp, out, p = snakemake.input, snakemake.output, snakemake.params
 predictions = pd.read_csv(inp.predictions, sep="\t")
 summary = pd.read_csv(inp.loso_summary, sep="\t")
 fig = observed_vs_predicted(predictions, p.models, response="accuracy", subset="mean")

@@ -15,8 +15,8 @@ import yaml
 from _helpers import setup
 from lmtraj.io import write_text, write_tsv
 
-log = setup(snakemake)  # noqa: F821
-out, p = snakemake.output, snakemake.params  # noqa: F821
+log = setup(snakemake)
+out, p = snakemake.output, snakemake.params
 
 
 def git(*args):

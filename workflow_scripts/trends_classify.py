@@ -5,14 +5,21 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.io import write_parquet, write_tsv
-from lmtraj.trends import CLASSES, MIN_POINTS, TrendRules, analyse_trends, class_shares, token_table
+from lmtraj.trends.classes import (
+    CLASSES,
+    MIN_POINTS,
+    TrendRules,
+    analyse_trends,
+    class_shares,
+    token_table,
+)
 
-log = setup(snakemake)  # noqa: F821
-params = snakemake.params  # noqa: F821
-model = snakemake.wildcards.model  # noqa: F821
-nll = np.load(snakemake.input.trajectory)  # noqa: F821
-steps = pd.read_csv(snakemake.input.checkpoints, sep="\t")["step"].to_numpy()  # noqa: F821
-tokens = pd.read_parquet(snakemake.input.tokens)  # noqa: F821
+log = setup(snakemake)
+params = snakemake.params
+model = snakemake.wildcards.model
+nll = np.load(snakemake.input.trajectory)
+steps = pd.read_csv(snakemake.input.checkpoints, sep="\t")["step"].to_numpy()
+tokens = pd.read_parquet(snakemake.input.tokens)
 log.info("%s: %d tokens x %d checkpoints, regressor %s", model, *nll.shape, params.regressor)
 
 results = analyse_trends(
@@ -36,5 +43,5 @@ for result in results:
             MIN_POINTS,
         )
 
-write_parquet(snakemake.output.tokens, token_table(results, tokens, model))  # noqa: F821
-write_tsv(snakemake.output.shares, class_shares(results, model))  # noqa: F821
+write_parquet(snakemake.output.tokens, token_table(results, tokens, model))
+write_tsv(snakemake.output.shares, class_shares(results, model))

@@ -5,19 +5,19 @@ import numpy as np
 import pandas as pd
 
 from _helpers import setup
-from lmtraj.double_descent import double_descent_table, group_curves, pattern_table
 from lmtraj.io import write_tsv
-from lmtraj.trends import class_codes, fraction_tag
+from lmtraj.trends.classes import class_codes, fraction_tag
+from lmtraj.trends.double_descent import double_descent_table, group_curves, pattern_table
 
-log = setup(snakemake)  # noqa: F821
-params = snakemake.params  # noqa: F821
+log = setup(snakemake)
+params = snakemake.params
 columns = [f"class_{fraction_tag(f)}" for f in params.fractions]
 classes = {}
-for model, path in zip(params.models, snakemake.input.tokens, strict=True):  # noqa: F821
+for model, path in zip(params.models, snakemake.input.tokens, strict=True):
     table = pd.read_parquet(path, columns=columns)
     classes[model] = {f: class_codes(table, f) for f in params.fractions}
-nll = {m: np.load(p) for m, p in zip(params.models, snakemake.input.trajectories, strict=True)}  # noqa: F821
-checkpoints = pd.read_csv(snakemake.input.checkpoints, sep="\t")  # noqa: F821
+nll = {m: np.load(p) for m, p in zip(params.models, snakemake.input.trajectories, strict=True)}
+checkpoints = pd.read_csv(snakemake.input.checkpoints, sep="\t")
 
 curves = group_curves(classes, nll, checkpoints)
 table = double_descent_table(curves, params.delta)
@@ -31,6 +31,6 @@ for row in table[table["double_descent"]].itertuples(index=False):
 log.info(
     "%d of %d group curves show double descent", int(table["double_descent"].sum()), len(table)
 )
-write_tsv(snakemake.output.curves, curves)  # noqa: F821
-write_tsv(snakemake.output.table, table)  # noqa: F821
-write_tsv(snakemake.output.patterns, patterns)  # noqa: F821
+write_tsv(snakemake.output.curves, curves)
+write_tsv(snakemake.output.table, table)
+write_tsv(snakemake.output.patterns, patterns)

@@ -6,12 +6,12 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.io import write_tsv
-from lmtraj.token_overlap import finding_holds, overlap_tables
+from lmtraj.trends.overlap import finding_holds, overlap_tables
 
-log = setup(snakemake)  # noqa: F821
-params = snakemake.params  # noqa: F821
-nll = {m: np.load(p) for m, p in zip(params.models, snakemake.input.trajectories, strict=True)}  # noqa: F821
-checkpoints = pd.read_csv(snakemake.input.checkpoints, sep="\t")  # noqa: F821
+log = setup(snakemake)
+params = snakemake.params
+nll = {m: np.load(p) for m, p in zip(params.models, snakemake.input.trajectories, strict=True)}
+checkpoints = pd.read_csv(snakemake.input.checkpoints, sep="\t")
 detail, summary = overlap_tables(nll, checkpoints, params.top_k, params.matchings)
 for row in summary[summary["model_a"] == "all"].itertuples(index=False):
     log.info(
@@ -21,5 +21,5 @@ for row in summary[summary["model_a"] == "all"].itertuples(index=False):
         row.n_intervals,
     )
 log.info("matching by validation perplexity gives the highest overlap: %s", finding_holds(summary))
-write_tsv(snakemake.output.detail, detail)  # noqa: F821
-write_tsv(snakemake.output.summary, summary)  # noqa: F821
+write_tsv(snakemake.output.detail, detail)
+write_tsv(snakemake.output.summary, summary)

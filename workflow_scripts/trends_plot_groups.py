@@ -5,12 +5,12 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.io import save_figure
-from lmtraj.trends_figures import plot_group_curves
+from lmtraj.trends.figures import plot_group_curves
 
-log = setup(snakemake)  # noqa: F821
-params = snakemake.params  # noqa: F821
-wildcards = snakemake.wildcards  # noqa: F821
-curves = pd.read_csv(snakemake.input.curves, sep="\t")  # noqa: F821
+log = setup(snakemake)
+params = snakemake.params
+wildcards = snakemake.wildcards
+curves = pd.read_csv(snakemake.input.curves, sep="\t")
 fig = plot_group_curves(
     curves,
     params.models,
@@ -19,4 +19,4 @@ fig = plot_group_curves(
     params.selectors,
     x=wildcards.axis,
 )
-save_figure(fig, snakemake.output[0])  # noqa: F821
+save_figure(fig, snakemake.output[0])

@@ -4,8 +4,8 @@ import pandas as pd
 
 from _helpers import setup
 from lmtraj.io import save_figure
-from lmtraj.trends_figures import plot_class_shares
+from lmtraj.trends.figures import plot_class_shares
 
-log = setup(snakemake)  # noqa: F821
-shares = pd.read_csv(snakemake.input.shares, sep="\t")  # noqa: F821
-save_figure(plot_class_shares(shares, snakemake.params.models), snakemake.output[0])  # noqa: F821
+log = setup(snakemake)
+shares = pd.read_csv(snakemake.input.shares, sep="\t")
+save_figure(plot_class_shares(shares, snakemake.params.models), snakemake.output[0])

@@ -1,6 +1,6 @@
 import pytest
 
-from lmtraj.io import atomic_write, load_ragged, save_ragged, write_text
+from lmtraj.io import atomic_write, load_ragged, save_npz, write_text
 
 
 def test_failed_write_leaves_old_content_and_no_temp_file(tmp_path):
@@ -17,6 +17,7 @@ def test_failed_write_leaves_old_content_and_no_temp_file(tmp_path):
 def test_ragged_round_trip(tmp_path):
     import numpy as np
 
-    docs = [np.array([1, 2, 3]), np.array([4]), np.array([5, 6])]
-    save_ragged(tmp_path / "d.npz", docs)
+    # The layout corpus_tokenize_valid writes (lmtraj.tokenizer.encode_documents): ids + offsets.
+    ids, offsets = np.array([1, 2, 3, 4, 5, 6]), np.array([0, 3, 4, 6])
+    save_npz(tmp_path / "d.npz", ids=ids, offsets=offsets)
     assert [d.tolist() for d in load_ragged(tmp_path / "d.npz")] == [[1, 2, 3], [4], [5, 6]]

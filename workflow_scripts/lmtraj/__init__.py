@@ -1,1 +1,1 @@
-"""lm-trajectories: the science behind the workflow (pure, importable, no snakemake)."""
+"""lm-trajectories: the science of every stage, importable and unit-tested; never imports snakemake."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from lmtraj.errors import ConfigError
 
 
 def pick_device(pref: str = "auto") -> str:

@@ -88,14 +88,6 @@ def save_figure(fig, png_path) -> None:
             fig.savefig(fh, format=suffix[1:], dpi=150, bbox_inches="tight")
 
 
-def save_ragged(path, docs: list[np.ndarray]) -> None:
-    """Store variable-length integer sequences as `ids` + `offsets` (document d = ids[off[d]:off[d+1]])."""
-    lengths = np.array([len(d) for d in docs], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    ids = np.concatenate(docs).astype(np.int64) if docs else np.zeros(0, np.int64)
-    save_npz(path, ids=ids, offsets=offsets)
-
-
 def load_ragged(path) -> list[np.ndarray]:
     with np.load(path) as data:
         ids, offsets = data["ids"], data["offsets"]

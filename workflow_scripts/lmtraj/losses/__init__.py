@@ -1,0 +1,1 @@
+"""losses stage: per-token NLL of every checkpoint, validation perplexity, trajectory matrices."""

@@ -1,0 +1,1 @@
+"""regression stage: does perplexity predict accuracy better than size or compute? and the findings."""

@@ -1,0 +1,1 @@
+"""report stage: HTML tables for the Snakemake report."""
