@@ -60,48 +60,42 @@ rule report_run_info:
 TARGETS["report"] = lambda: list(rules.report_run_info.output)
 
 
-def report_after_run(report_path="results/report.html"):
-    """After a complete run: build the HTML report in-process and say where everything is.
-    (`report-after-run` in profiles/default would also build one after every dry run.)
-    """
+# After a complete run: build the HTML report in-process and say where everything is. (`report-after-run`
+# in profiles/default would build one after every dry run too, and fail before the outputs exist.)
+onsuccess:
     import logging
     from pathlib import Path
-
     from snakemake.logging import logger
 
-    here = os.path.abspath("results")
-    lines = [
-        f"Results: {here}/<stage>/ (figures in <stage>/figures/); logs: logs/<stage>/"
-    ]
-    targets = set(workflow.dag_settings.targets)  # empty: the default target
-    if targets <= {workflow.default_target} and not workflow.dag_settings.target_jobs:
+    report = Path("results/report.html")
+    lines = [f"Results: {os.path.abspath('results')}/<stage>/, logs: logs/<stage>/"]
+    # A complete run: no targets given (the default target) or the default target itself.
+    targets = set(workflow.dag_settings.targets)
+    complete = targets <= {workflow.default_target}
+    if complete and not workflow.dag_settings.target_jobs:
         try:
             from snakemake.report import auto_report
             from snakemake.report.html_reporter import ReportSettings
-            from snakemake.settings.types import GlobalReportSettings
-            from snakemake_interface_report_plugins.registry import ReportPluginRegistry
+            from snakemake.settings.types import GlobalReportSettings as Global
+            from snakemake_interface_report_plugins.registry import (
+                ReportPluginRegistry,
+            )
 
             html = ReportPluginRegistry().get_plugin("html")
-            settings = ReportSettings(path=Path(report_path))
             level = logger.level
-            logger.setLevel(logging.WARNING)  # not one "Adding <file>" line per result
+            # Not one "Adding <file>" line per result.
+            logger.setLevel(logging.WARNING)
             try:
-                workflow.async_run(
-                    auto_report(workflow.dag, html, settings, GlobalReportSettings())
+                made = auto_report(
+                    workflow.dag, html, ReportSettings(path=report), Global()
                 )
+                workflow.async_run(made)
             finally:
                 logger.setLevel(level)
-            lines.append(
-                f"Report: {os.path.abspath(report_path)} (open it in a browser)"
-            )
-        except Exception as error:  # the run succeeded: never fail it over the report
-            lines.append(
-                f"Report not built ({error}): snakemake --report {report_path}"
-            )
+            lines.append(f"Report: {report.resolve()} (open it in a browser)")
+        # The run succeeded: never fail it over the report.
+        except Exception as error:
+            lines.append(f"Report not built ({error}): snakemake --report {report}")
     else:
-        lines.append(f"Report of what exists so far: snakemake --report {report_path}")
+        lines.append(f"Report of what exists so far: snakemake --report {report}")
     logger.info("\n".join(lines))
-
-
-onsuccess:
-    report_after_run()
