@@ -14,10 +14,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import NullFormatter
 
 from lmtraj.bigbench.metrics import ema
-from lmtraj.plots import apply_style, invert_ppl_axis, model_colors, set_x_axis
+from lmtraj.plots import (
+    apply_style,
+    invert_ppl_axis,
+    model_colors,
+    readable_log_axis,
+    set_x_axis,
+)
 
 X_AXES = ("valid_ppl", "flops", "tokens_seen", "step")
 GROUP_TITLES = {
@@ -45,24 +51,11 @@ def _trajectory(
 
 def _plain_log_y(ax) -> None:
     ax.set_yscale("log")
-    _readable_log_ticks(ax.yaxis, ax.get_ylim())
-
-
-def _readable_log_ticks(axis, limits) -> None:
-    """Plain numbers on a log axis; over more than a decade only 1-2-5 ticks, so labels never collide."""
-    lo, hi = sorted(limits)
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    if lo > 0 and hi / lo > 10:
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.set_minor_formatter(NullFormatter())
-    else:
-        axis.set_minor_formatter(plain)
-    axis.set_major_formatter(plain)
+    readable_log_axis(ax.yaxis)
 
 
 def _ppl_x(ax) -> None:
     invert_ppl_axis(ax)
-    _readable_log_ticks(ax.xaxis, ax.get_xlim())
 
 
 def _params_x(ax, params) -> None:
@@ -116,8 +109,6 @@ def accuracy_figure(means: pd.DataFrame, models: list[str], groups: list[str]) -
             chance = 100 * rows["random_baseline"].mean()
             ax.axhline(chance, color="0.5", ls="--", lw=1, label="random")
             set_x_axis(ax, x)
-            if x == "valid_ppl":
-                _readable_log_ticks(ax.xaxis, ax.get_xlim())
             if x == "step":
                 ax.set_xlim(left=0)  # symlog would pad below step 0
             if j == 0:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from lmtraj.errors import DataError
-from lmtraj.plots import apply_style, model_colors, set_x_axis
+from lmtraj.plots import apply_style, model_colors, readable_log_axis, set_x_axis
 
 
 def _count(value: float) -> str:
@@ -23,16 +23,11 @@ def _count(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _log_axis(axis, counts: bool = False, nbins: int = 5) -> None:
-    """Log scale with plain numbers: log-spaced ticks over a wide range, evenly spaced ones over a narrow
-    range (where a log locator would leave one tick or none)."""
-    lo, hi = sorted(axis.get_view_interval())
-    if lo > 0 and hi / lo < 10:
-        axis.set_major_locator(MaxNLocator(nbins=nbins))
-    else:
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: _count(v) if counts else f"{v:.4g}"))
-    axis.set_minor_formatter(NullFormatter())
+def _log_axis(axis, counts: bool = False) -> None:
+    """Log scale with few plain labels (lmtraj.plots.readable_log_axis); counts read like 1.2k."""
+    readable_log_axis(axis)
+    if counts:
+        axis.set_major_formatter(FuncFormatter(lambda v, _: _count(v)))
 
 
 def _select(ppl: pd.DataFrame, decoding: str, length: int) -> pd.DataFrame:
@@ -71,7 +66,7 @@ def trajectories(
         top.scatter(sub["params_total"], sub["ppl"], c=[colors[m] for m in sub.index], zorder=2)
         top.set_xscale("log")
         top.set_yscale("log")
-        _log_axis(top.xaxis, counts=True, nbins=3)
+        _log_axis(top.xaxis, counts=True)
         _log_axis(top.yaxis)
         top.set_title(setting)
         top.set_xlabel("parameters")
@@ -148,7 +143,7 @@ def corrupted(table: pd.DataFrame, models: list[str]) -> plt.Figure:
         ax.axhline(vocab, color="0.5", ls="--", lw=1, label=f"uniform ({int(vocab)})")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _log_axis(ax.xaxis, counts=True, nbins=4)
+    _log_axis(ax.xaxis, counts=True)
     _log_axis(ax.yaxis)
     ax.set_xlabel("parameters")
     ax.set_ylabel("PPL (final checkpoint)")

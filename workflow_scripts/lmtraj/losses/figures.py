@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lmtraj.plots import apply_style, model_colors, set_x_axis
+from lmtraj.plots import apply_style, model_colors, readable_log_axis, set_x_axis
 
 
 def plot_valid_ppl(table: pd.DataFrame, models: list[str], xs=("flops", "tokens_seen", "step")):
@@ -19,6 +19,7 @@ def plot_valid_ppl(table: pd.DataFrame, models: list[str], xs=("flops", "tokens_
             ax.plot(rows[x], rows["valid_ppl"], marker="o", ms=3, color=colors[model], label=model)
         set_x_axis(ax, x)
         ax.set_yscale("log")
+        readable_log_axis(ax.yaxis)
         ax.set_ylabel("validation perplexity")
     axes[0][0].legend(title="model")
     fig.tight_layout()

@@ -12,10 +12,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import LogFormatter
 
 from lmtraj.errors import DataError
-from lmtraj.plots import apply_style, model_colors, set_x_axis
+from lmtraj.plots import apply_style, model_colors, readable_log_axis, set_x_axis
 
 matplotlib.use("Agg")  # figures are files; never open a window on a cluster node
 
@@ -94,9 +93,7 @@ def plot_group_curves(
             )
         set_x_axis(ax, x)
         ax.set_yscale("log")
-        # plain numbers (480, 500) rather than 4.8x10^2; minor ticks labelled on narrow ranges only
-        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        readable_log_axis(ax.yaxis)
         if selector == OWN:
             ax.set_title(f"each model's own {trend_class} tokens", fontsize=9)
         else:
