@@ -1,4 +1,9 @@
-"""Glue shared by the rule scripts (the only place that knows about the `snakemake` object)."""
+"""Glue shared by the rule scripts (the only place that knows about the `snakemake` object).
+
+Importing this module (every script's first first-party import, so before any lmtraj module pulls in
+transformers or huggingface_hub) takes a compute job off the network: the Hugging Face libraries read
+their offline switches once, when they are first imported, so setting them later in setup() is too late.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,47 @@ import logging
 import os
 import sys
 
+# The rules that may use the network. They are local rules (they run where snakemake runs, the submit host
+# under SLURM); there a user's own HF_HUB_OFFLINE is respected. Every other job runs where there may be no
+# network and reads the hub cache that checkpoints_fetch filled.
+NETWORK_RULES = frozenset(
+    {"corpus_prepare", "corpus_tokenizer", "checkpoints_fetch", "bigbench_fetch"}
+)
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
-def setup(snakemake, offline: bool = True) -> logging.Logger:
-    """Log to the rule's log file (and stderr), tracebacks included; keep compute jobs off the network."""
-    if offline:
-        # Compute jobs read checkpoints from the local cache only (fetching is its own local rule).
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+def running_rule() -> str | None:
+    """The rule of the job running this script (Snakemake's preamble defines `snakemake` in __main__)."""
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    return getattr(job, "rule", None)
+
+
+def apply_network_policy(rule: str | None) -> None:
+    """Offline variables for a compute job (forced: an inherited HF_HUB_OFFLINE=0 must not reach the
+    hub from a node without network); nothing outside a job (tests, benchmarks import this module)."""
+    if rule is None:
+        return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if rule not in NETWORK_RULES:
+        os.environ.update(OFFLINE)
+
+
+apply_network_policy(running_rule())
+
+
+def setup(snakemake, offline: bool = True) -> logging.Logger:
+    """Log to the rule's log file (and stderr), tracebacks included.
+
+    `offline` says what the script expects: False exactly for the rules in NETWORK_RULES, which decided
+    the offline variables when this module was imported; a script that disagrees stops here.
+    """
+    if offline == (snakemake.rule in NETWORK_RULES):
+        raise RuntimeError(
+            f"rule {snakemake.rule}: its script calls setup(offline={offline}), but _helpers.NETWORK_RULES "
+            "says otherwise; add the rule to NETWORK_RULES or drop offline=False"
+        )
+    apply_network_policy(snakemake.rule)
     log = logging.getLogger("lmtraj")
     log.setLevel(logging.INFO)
     log.handlers.clear()

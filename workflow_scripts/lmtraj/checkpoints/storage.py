@@ -38,8 +38,12 @@ def load_checkpoint(spec: dict, device: str = "cpu", dtype: torch.dtype | None =
         )
     kwargs = {"dtype": dtype or torch.float32}
     if source == "hf":
+        # Scoring jobs read what checkpoints_fetch put in the cache and never the network, whatever
+        # HF_HUB_OFFLINE says in this process (a compute node may have no network at all).
         target = spec["repo"]
-        kwargs.update(revision=spec["revision"], cache_dir=spec.get("cache_dir"))
+        kwargs.update(
+            revision=spec["revision"], cache_dir=spec.get("cache_dir"), local_files_only=True
+        )
     else:
         target = spec["path"]
         path = Path(target)

@@ -67,7 +67,12 @@ def tokens_per_step(entry: dict, training: dict) -> int:
     return int(entry["tokens_per_step"])
 
 
-def resolve(path: str, basedir: str | Path) -> str:
+# The workflow folder (the repository root), found from this file rather than passed as a param: a
+# param holding an absolute path would make a moved or freshly cloned project rerun every job.
+WORKFLOW_DIR = Path(__file__).resolve().parents[3]
+
+
+def resolve(path: str, basedir: str | Path = WORKFLOW_DIR) -> str:
     """Relative paths in the config are relative to the workflow folder (the repository root)."""
     p = Path(path).expanduser()
     return str(p if p.is_absolute() else Path(basedir) / p)
