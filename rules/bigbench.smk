@@ -78,7 +78,7 @@ rule bigbench_fetch:
 
 rule bigbench_corpus_tasks:
     input:
-        valid=rules.corpus_prepare.output.valid,
+        docs=rules.corpus_prepare.output.task,
     output:
         directory(BIGBENCH_CORPUS_DIR),
     log:

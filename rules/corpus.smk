@@ -1,4 +1,14 @@
-# Stage "corpus": documents (train / validation), the tokenizer, and the token streams.
+# Stage "corpus": documents (train and three disjoint held-out sets), the tokenizer, and the token
+# streams. The held-out sets (docs/architecture.md): valid = token analysis, ppl = validation
+# perplexity (the x axis), task = source of the corpus-derived BIG-bench-style tasks.
+from lmtraj.corpus.split import heldout_counts
+
+HELDOUT_COUNTS = heldout_counts(
+    config["corpus"],
+    need_tasks=stage_enabled("bigbench")
+    and config["bigbench"]["corpus_tasks"]["enabled"]
+    and bool(config["bigbench"]["corpus_tasks"]["types"]),
+)
 
 
 # Both may need the network (registry archives, a hub tokenizer): they run where snakemake runs.
@@ -11,6 +21,8 @@ rule corpus_prepare:
     output:
         train="results/corpus/train_documents.jsonl",
         valid="results/corpus/valid_documents.jsonl",
+        ppl="results/corpus/ppl_documents.jsonl",
+        task="results/corpus/task_documents.jsonl",
     log:
         "logs/corpus/corpus_prepare.log",
     conda:
@@ -22,7 +34,7 @@ rule corpus_prepare:
         source=config["corpus"]["source"],
         cache_dir=config["corpus"]["cache_dir"],
         chunk_chars=config["corpus"]["chunk_chars"],
-        valid_documents=config["corpus"]["valid_documents"],
+        counts=HELDOUT_COUNTS,
         need_train=len(TRAINED) > 0,
         seed=config["seed"],
         basedir=workflow.basedir,
@@ -71,8 +83,10 @@ rule corpus_tokenize_valid:
     input:
         tokenizer=rules.corpus_tokenizer.output[0],
         docs=rules.corpus_prepare.output.valid,
+        ppl_docs=rules.corpus_prepare.output.ppl,
     output:
-        "results/corpus/valid_tokens.npz",
+        tokens="results/corpus/valid_tokens.npz",
+        ppl="results/corpus/ppl_tokens.npz",
     log:
         "logs/corpus/corpus_tokenize_valid.log",
     conda:

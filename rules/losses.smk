@@ -1,5 +1,6 @@
-# Stage "losses": per-token losses of every checkpoint on the validation text, validation perplexity,
-# the tokens x checkpoints trajectory of every model, and Figure 1.
+# Stage "losses": per-token losses of every checkpoint on the token-analysis text, validation perplexity
+# on the disjoint validation-perplexity set, the tokens x checkpoints trajectory of every model, and
+# Figure 1.
 
 
 rule losses_index:
@@ -22,7 +23,8 @@ rule losses_index:
 rule losses_tokens:
     input:
         checkpoints=block_checkpoint_files,
-        tokens=rules.corpus_tokenize_valid.output[0],
+        tokens=rules.corpus_tokenize_valid.output.tokens,
+        ppl_tokens=rules.corpus_tokenize_valid.output.ppl,
         tokenizer_check=rules.checkpoints_tokenizer_check.output[0],
         integrity=hub_integrity,
     output:

@@ -1,4 +1,5 @@
-"""Collect the documents, cut them into chunks and split train / validation by chunk."""
+"""Collect the documents, cut them into chunks, and split them into training text and the three
+disjoint held-out sets (token analysis, validation perplexity, corpus-derived tasks)."""
 
 from pathlib import Path
 
@@ -17,18 +18,28 @@ if source["kind"] == "files":
     source["paths"] = [resolve(path, p.basedir) for path in source["paths"]]
 docs = load_documents(source, Path(p.cache_dir), log)
 log.info("%d documents, %.2f MB of text", len(docs), sum(len(d.text) for d in docs) / 1e6)
-if p.need_train:
-    train, valid = split_documents(docs, p.valid_documents, p.chunk_chars, p.seed)
-else:  # nothing is trained here: every document (up to the count) is validation text
-    train, valid = [], split_documents(docs, 0, p.chunk_chars, p.seed)[0][: p.valid_documents]
-log.info("train %d chunks, validation %d chunks", len(train), len(valid))
-for path, part in ((snakemake.output.train, train), (snakemake.output.valid, valid)):
+# Without training (hub suites) every document is held-out text, taken in corpus order.
+split = split_documents(docs, dict(p.counts), p.chunk_chars, p.seed, need_train=p.need_train)
+if split.duplicates:
+    log.warning("dropped %d chunks whose text repeats an earlier chunk", split.duplicates)
+log.info(
+    "%d chunks: train %d, token analysis %d, validation perplexity %d, corpus tasks %d",
+    len(split.chunks),
+    *(len(split.ids[name]) for name in ("train", "valid", "ppl", "task")),
+)
+out = snakemake.output
+for name, path in (
+    ("train", out.train),
+    ("valid", out.valid),
+    ("ppl", out.ppl),
+    ("task", out.task),
+):
     rows = pd.DataFrame(
         [
-            {"doc": i, "source": d.source, "title": d.title, "text": d.text}
-            for i, d in enumerate(part)
+            {"doc": i, "chunk": c, "source": d.source, "title": d.title, "text": d.text}
+            for i, (c, d) in enumerate(zip(split.ids[name], split.part(name)))
         ],
-        columns=["doc", "source", "title", "text"],
+        columns=["doc", "chunk", "source", "title", "text"],
     )
     with atomic_write(path) as fh:
         rows.to_json(fh, orient="records", lines=True, force_ascii=False)

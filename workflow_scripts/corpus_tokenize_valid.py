@@ -1,4 +1,5 @@
-"""Encode the validation documents (each cut to its first tokens) into the ragged array every stage scores."""
+"""Encode the held-out documents that every checkpoint is scored on (each cut to its first tokens)
+into ragged arrays: the token-analysis set and the validation-perplexity set."""
 
 import pandas as pd
 
@@ -8,7 +9,11 @@ from lmtraj.tokenizer import encode_documents, load_tokenizer
 
 log = setup(snakemake)
 tok = load_tokenizer(snakemake.input.tokenizer)
-texts = pd.read_json(snakemake.input.docs, lines=True)["text"].tolist()
-ids, offsets = encode_documents(tok, texts, snakemake.params.max_tokens)
-log.info("%d validation documents -> %d tokens", len(texts), len(ids))
-save_npz(snakemake.output[0], ids=ids, offsets=offsets)
+for what, docs, path in (
+    ("token-analysis", snakemake.input.docs, snakemake.output.tokens),
+    ("validation-perplexity", snakemake.input.ppl_docs, snakemake.output.ppl),
+):
+    texts = pd.read_json(docs, lines=True)["text"].tolist()
+    ids, offsets = encode_documents(tok, texts, snakemake.params.max_tokens)
+    log.info("%d %s documents -> %d tokens", len(texts), what, len(ids))
+    save_npz(path, ids=ids, offsets=offsets)

@@ -1,4 +1,5 @@
-"""Tests for lmtraj.corpus.sources: cleaning, the three source kinds, registry caching, chunking and the split."""
+"""Tests for lmtraj.corpus.sources: cleaning, the three source kinds, registry caching and chunking
+(the held-out split: test_split.py)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,10 @@ def test_fixture_corpus_loads_as_six_documents():
     assert {d.source for d in docs} == {"files"}
     assert 150_000 < sum(len(d.text) for d in docs) < 250_000
     assert docs[3].text.startswith("Now the word of the LORD came unto Jonah")
-    train, valid = split_documents(docs, n_valid=16, chunk_chars=2000, seed=0)
-    assert len(train) + len(valid) >= 80  # what the smoke config relies on
+    split = split_documents(docs, {"valid": 8, "ppl": 6, "task": 6}, chunk_chars=2000, seed=7)
+    assert (
+        len(split.chunks) >= 80 and len(split.ids["train"]) >= 60
+    )  # what config/smoke.yaml relies on
 
 
 def test_files_single_file_and_missing_file(tmp_path):
@@ -277,35 +280,3 @@ def test_chunks_reassemble_to_the_text():
     assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
         "\n", ""
     )
-
-
-def test_split_documents_is_seeded_and_ordered():
-    docs = [
-        Document(
-            "s",
-            f"D{i}",
-            "\n\n".join(f"Paragraph {i}.{j} " + "x" * 30 for j in range(9)),
-        )
-        for i in range(4)
-    ]
-    train, valid = split_documents(docs, n_valid=5, chunk_chars=100, seed=3)
-    again = split_documents(docs, n_valid=5, chunk_chars=100, seed=3)
-    assert (train, valid) == again
-    assert (
-        len(train) + len(valid) == 4 * 5
-    )  # 9 paragraphs of 44 chars -> 2+2+2+2+1 chunks per document
-    assert len(valid) == 5
-    titles = [c.title for c in train + valid]
-    assert sorted(titles) == sorted(f"D{i} #{k}" for i in range(4) for k in range(1, 6))
-    order = [t for t in titles if t in {c.title for c in valid}]
-    all_titles = [f"D{i} #{k}" for i in range(4) for k in range(1, 6)]
-    assert [c.title for c in valid] == sorted(order, key=all_titles.index)
-    assert [c.title for c in train] == [t for t in all_titles if t not in order]
-    other = split_documents(docs, n_valid=5, chunk_chars=100, seed=4)[1]
-    assert [c.title for c in other] != [c.title for c in valid]
-
-
-def test_split_documents_too_few_chunks():
-    docs = [Document("s", "Tiny", "short text")]
-    with pytest.raises(DataError, match=r"only 1 chunks.*corpus\.valid_documents"):
-        split_documents(docs, n_valid=1, chunk_chars=2000, seed=0)
