@@ -2,6 +2,7 @@
 # files (fetched once, offline afterwards) and tasks built from the validation text; per-option scores,
 # per-item / per-task / per-group tables, linearity and breakthroughness across sizes, Figs. 8, 9, 17/18
 # and 5 right.
+from lmtraj.bigbench.sdist_tasks import FIXTURES_DIR
 from lmtraj.bigbench.task_lists import resolve_task_names
 from lmtraj.bigbench.selection import task_groups
 from lmtraj.errors import ConfigError as _ConfigError
@@ -31,10 +32,10 @@ BIGBENCH_PROMPTS = {
 }
 
 
+# The fixtures' folder as a path relative to the workflow folder, resolved by the script: an absolute
+# path in a param would rerun bigbench_fetch in a moved project.
 BIGBENCH_LOCAL_DIR = (
-    os.path.join(workflow.basedir, "tests", "fixtures", "bigbench")
-    if BIGBENCH["source"] == "fixtures"
-    else BIGBENCH["local_dir"]
+    FIXTURES_DIR if BIGBENCH["source"] == "fixtures" else BIGBENCH["local_dir"]
 )
 # Task folders scored by bigbench_score, by kind (a kind without tasks has no folder).
 BIGBENCH_FETCH_DIR = "results/bigbench/tasks/bigbench"
@@ -67,7 +68,7 @@ rule bigbench_fetch:
         runtime=runtime_min(20),
     params:
         tasks=BIGBENCH_TASKS,
-        source="sdist" if BIGBENCH["source"] == "sdist" else "local",
+        source=BIGBENCH["source"],
         cache_dir=BIGBENCH["cache_dir"],
         local_dir=BIGBENCH_LOCAL_DIR,
         pip_command=BIGBENCH["pip_command"],
@@ -111,11 +112,11 @@ rule bigbench_score:
         "results/benchmarks/bigbench/bigbench_score/{model}_steps{block}.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(60),
+        mem_mb=model_mem_mb(4000),
+        runtime=model_runtime_min(60, 10),
     params:
         specs=block_specs,
         tasks={"bigbench": BIGBENCH_TASKS, "corpus": BIGBENCH_CORPUS_TASKS},

@@ -19,11 +19,11 @@ rule checkpoints_train:
         "results/benchmarks/checkpoints/checkpoints_train/{model}.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(60),
+        mem_mb=model_mem_mb(4000, sizing.TRAINING_BYTES),
+        runtime=model_runtime_min(60, 60),
     params:
         model=model_entry,
         training=config["training"],

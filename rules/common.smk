@@ -9,10 +9,13 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow_scripts"))
 
 # Pure Python: building the DAG never imports torch.
-from lmtraj.checkpoints import suite  # noqa: E402
+from lmtraj import config_checks  # noqa: E402
+from lmtraj.checkpoints import sizing, suite  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 suite.check_models(config["models"])
+# Mistakes a job would find only after minutes of work fail here, naming the key and the value.
+config_checks.check_config(config, workflow.basedir)
 
 MODELS = list(config["models"])  # config order = size order (smallest first)
 TRAINED = [m for m in MODELS if config["models"][m]["source"] == "train"]
@@ -36,12 +39,14 @@ def final_step(model):
 
 
 def spec_of(model, step):
+    # A local checkpoint's relative path (relative to the workflow folder) is written relative to the
+    # working directory, where the jobs run: no absolute path in a param, so a moved project is up to date.
     return suite.checkpoint_spec(
         model,
         config["models"][model],
         int(step),
         config["training"],
-        workflow.basedir,
+        os.path.relpath(workflow.basedir),
         hub_cache=config["hub"]["cache_dir"],
     )
 
@@ -110,6 +115,51 @@ def runtime_min(base):
     return scaled
 
 
+# Model-running rules: threads = profiles/slurm's cpus_per_gpu (a laptop run caps them at --cores),
+# memory and time from the parameter count of the model(s) the job holds (lmtraj.checkpoints.sizing).
+MODEL_THREADS = 4
+VOCAB = (
+    config["tokenizer"]["vocab_size"]
+    if config["tokenizer"]["source"] == "train"
+    else sizing.VOCAB_GUESS
+)
+
+
+def params_of(model):
+    return sizing.model_params(config["models"][model], VOCAB)
+
+
+def _job_models(wildcards, models):
+    return list(models) if models is not None else [wildcards.model]
+
+
+def _job_checkpoints(wildcards):
+    if "block" in wildcards.keys():
+        return len(block_steps(wildcards.model, wildcards.block))
+    return 1
+
+
+def model_mem_mb(base, bytes_per_param=sizing.INFERENCE_BYTES, models=None):
+    """mem_mb of a job holding the wildcards' model (or `models`, all at once)."""
+
+    def scaled(wildcards, attempt):
+        params = [params_of(m) for m in _job_models(wildcards, models)]
+        return sizing.mem_mb(params, base, bytes_per_param, attempt)
+
+    return scaled
+
+
+def model_runtime_min(base, min_per_billion, models=None):
+    """runtime of a job over the wildcards' block of checkpoints (one checkpoint without a block)."""
+
+    def scaled(wildcards, attempt):
+        params = [params_of(m) for m in _job_models(wildcards, models)]
+        n = _job_checkpoints(wildcards)
+        return sizing.runtime_min(params, base, min_per_billion, n, attempt)
+
+    return scaled
+
+
 # ---- targets: each stage registers a function returning its final outputs ----
 TARGETS = {}
 
@@ -149,3 +199,25 @@ def hub_integrity(wildcards):
     if config["models"][wildcards.model]["source"] != "hf":
         return []
     return [ancient("results/checkpoints/integrity.tsv")]
+
+
+# ---- a run killed with kill -9 (or a power loss) leaves Snakemake's lock behind ----
+def stale_lock_hint():
+    """Say how to resume when this folder is locked: Snakemake then stops with "Directory cannot be
+    locked" (LockException), and the same command alone does not resume until the lock is removed.
+    """
+    from snakemake.logging import logger
+    from snakemake_interface_executor_plugins.settings import ExecMode
+
+    locked = os.path.isdir(".snakemake/locks") and os.listdir(".snakemake/locks")
+    if not locked or workflow.exec_mode != ExecMode.DEFAULT or "--unlock" in sys.argv:
+        return  # jobs on a cluster node parse this file too, while the main run holds the lock
+    logger.warning(
+        "This folder is locked (.snakemake/locks): another snakemake is running here, or one was "
+        "killed (kill -9, power loss, a closed terminal). If none is running, remove the lock with "
+        "`snakemake --unlock` plus the same --configfile/--directory arguments, then rerun the same "
+        "command: finished jobs are kept and interrupted ones are redone (rerun-incomplete)."
+    )
+
+
+stale_lock_hint()

@@ -37,7 +37,6 @@ rule corpus_prepare:
         counts=HELDOUT_COUNTS,
         need_train=len(TRAINED) > 0,
         seed=config["seed"],
-        basedir=workflow.basedir,
     script:
         "../workflow_scripts/corpus_prepare.py"
 
@@ -57,7 +56,6 @@ rule corpus_tokenizer:
     params:
         tokenizer=config["tokenizer"],
         hub_cache=config["hub"]["cache_dir"],
-        basedir=workflow.basedir,
     script:
         "../workflow_scripts/corpus_tokenizer.py"
 

@@ -55,11 +55,13 @@ rule generation_decode:
         "results/benchmarks/generation/generation_decode.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(30),
+        mem_mb=model_mem_mb(4000, models=[GENERATION_SMALL[0], GENERATION_LARGE[0]]),
+        runtime=model_runtime_min(
+            30, 10, models=[GENERATION_SMALL[0], GENERATION_LARGE[0]]
+        ),
     params:
         generation=GENERATION_DECODING,
         small=spec_of(*GENERATION_SMALL),
@@ -83,11 +85,11 @@ rule generation_score:
         "results/benchmarks/generation/generation_score/{model}_steps{block}.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(30),
+        mem_mb=model_mem_mb(4000),
+        runtime=model_runtime_min(30, 5),
     params:
         specs=block_specs,
         token_budget=GENERATION["scoring"]["token_budget"],
@@ -109,11 +111,11 @@ rule generation_corrupted:
         "results/benchmarks/generation/generation_corrupted/{model}.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(20),
+        mem_mb=model_mem_mb(4000),
+        runtime=model_runtime_min(20, 2),
     params:
         spec=final_spec,
         corruption=GENERATION["corruption"],

@@ -35,11 +35,11 @@ rule losses_tokens:
         "results/benchmarks/losses/losses_tokens/{model}_steps{block}.tsv"
     conda:
         "../envs/lmtraj.yaml"
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         gpu=GPU,
-        mem_mb=mem_mb(4000),
-        runtime=runtime_min(30),
+        mem_mb=model_mem_mb(4000),
+        runtime=model_runtime_min(30, 5),
     params:
         specs=block_specs,
         scoring=config["losses"]["scoring"],

@@ -52,7 +52,6 @@ rule report_run_info:
         models=MODELS,
         packages=REPORT_PACKAGES,
         versions=REPORT_VERSIONS,
-        workflow_dir=workflow.basedir,
     script:
         "../workflow_scripts/report_run_info.py"
 

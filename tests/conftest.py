@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No HF_HUB_OFFLINE here: the workflow runs the tests start inherit this environment, and their jobs must
+# go offline by themselves, as on a compute node without network (workflow_scripts/_helpers.py).
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -23,6 +24,18 @@ SMOKE_CONFIG = ROOT / "config" / "smoke.yaml"
 def snakemake_cmd(args: list[str], workdir: Path) -> list[str]:
     """The command line that runs this repo's workflow in `workdir` (outputs never land in the checkout)."""
     return [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def hub_offline_in_this_process():
+    """The tests' own hub calls (fake caches, tests/hubcache.py) never reach the network: the flag that
+    huggingface_hub and transformers read at call time, not the environment."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    yield
+    constants.HF_HUB_OFFLINE = saved
 
 
 def pytest_collection_modifyitems(config, items):

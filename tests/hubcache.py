@@ -15,11 +15,14 @@ weights (`no_weights=(4,)`, a partial upload, #94).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO_ID = "EleutherAI/pythia-tiny-test"
@@ -207,3 +210,54 @@ def build_hub_cache(
         hub.probe["main"] = hub.probe[hub.revisions[last]]
     hub.vocab_size = len(tok)
     return hub
+
+
+# ---- the network of a workflow run ------------------------------------------------------------------
+def offline_env(**extra: str) -> dict[str, str]:
+    """The environment of a run whose network rules (checkpoints_fetch, corpus_tokenizer, corpus_prepare)
+    must find everything in the fake cache: the stand-in for a network that knows these repos."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **extra}
+
+
+@dataclass
+class RecordingHub:
+    """A local stand-in for the hub's endpoint that answers 404 and records every request."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The environment of a run with no offline variable, whose hub is this endpoint."""
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+        return {**env, "HF_ENDPOINT": self.url}
+
+
+@contextlib.contextmanager
+def recording_hub():
+    """A RecordingHub served from a thread for the duration of the block."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append(f"{self.command} {self.path}")
+            body = b'{"error": "not served by the test"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = do_POST = _answer
+
+        def log_message(self, *args):  # no line per request on stderr
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RecordingHub(f"http://127.0.0.1:{server.server_address[1]}", seen)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,16 +10,19 @@ from lmtraj.bigbench.prompts import build_items
 from lmtraj.bigbench.sdist import fetch_tasks, load_task
 from lmtraj.bigbench.selection import summarize_task
 from lmtraj.bigbench.task_lists import PAPER_TASKS
+from lmtraj.checkpoints.suite import resolve
 from lmtraj.io import write_tsv
 
 log = setup(snakemake, offline=False)
 p, out = snakemake.params, snakemake.output
+# The fixtures' folder is relative to the workflow folder, a local_dir to the working directory.
+local_dir = resolve(p.local_dir) if p.source == "fixtures" else p.local_dir
 paths = fetch_tasks(
     p.tasks,
     Path(out.tasks),
-    source=p.source,
+    source="sdist" if p.source == "sdist" else "local",
     cache_dir=Path(p.cache_dir),
-    local_dir=Path(p.local_dir) if p.local_dir else None,
+    local_dir=Path(local_dir) if local_dir else None,
     pip_command=list(p.pip_command) if p.pip_command else None,
     log=log,
 )

@@ -15,7 +15,7 @@ log = setup(snakemake, offline=False)
 p = snakemake.params
 source = dict(p.source)
 if source["kind"] == "files":
-    source["paths"] = [resolve(path, p.basedir) for path in source["paths"]]
+    source["paths"] = [resolve(path) for path in source["paths"]]  # relative to the workflow folder
 docs = load_documents(source, Path(p.cache_dir), log)
 log.info("%d documents, %.2f MB of text", len(docs), sum(len(d.text) for d in docs) / 1e6)
 # Without training (hub suites) every document is held-out text, taken in corpus order.

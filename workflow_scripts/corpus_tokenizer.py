@@ -23,6 +23,6 @@ elif cfg["source"] == "hf":
         cache_dir=snakemake.params.hub_cache,
     )
 else:
-    tok = load_tokenizer(resolve(cfg["path"], snakemake.params.basedir))
+    tok = load_tokenizer(resolve(cfg["path"]))  # relative to the workflow folder
 log.info("tokenizer with %d tokens (source %s)", len(tok), cfg["source"])
 save_tokenizer(tok, snakemake.output[0])

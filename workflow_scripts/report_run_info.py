@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from _helpers import setup
+from lmtraj.checkpoints.suite import WORKFLOW_DIR
 from lmtraj.io import write_text, write_tsv
 
 log = setup(snakemake)
@@ -22,7 +23,7 @@ out, p = snakemake.output, snakemake.params
 def git(*args):
     try:
         proc = subprocess.run(
-            ["git", "-C", p.workflow_dir, *args], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(WORKFLOW_DIR), *args], capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"

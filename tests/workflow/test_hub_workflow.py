@@ -2,6 +2,11 @@
 (tests/hubcache.py) with one defective revision, fetched by checkpoints_fetch and loaded by every
 stage through the real `from_pretrained(repo, revision=..., cache_dir=...)` path.
 
+The network rules (checkpoints_fetch, corpus_tokenizer) get HF_HUB_OFFLINE=1 as their stand-in for a
+network that knows the fake repos; every other job runs with no offline variable in its environment and
+a recording stand-in for the hub's endpoint, which must see no request: the jobs go offline by
+themselves, as on a compute node without network.
+
 Also: the integrity policy `stop` fails naming the duplicate, and adding one revision to the config
 makes `snakemake -n` plan only that revision's jobs plus the merges, tables and figures downstream.
 """
@@ -11,13 +16,15 @@ from __future__ import annotations
 import copy
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import run_snakemake, smoke_config
-from hubcache import build_hub_cache
+from hubcache import build_hub_cache, offline_env, recording_hub
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +56,7 @@ def write_config(path, config) -> str:
 
 @pytest.fixture(scope="module")
 def fake_cache(tmp_path_factory):
-    assert os.environ.get("HF_HUB_OFFLINE") == "1", "tests/conftest.py sets HF_HUB_OFFLINE=1"
+    assert "HF_HUB_OFFLINE" not in os.environ, "the jobs, not the tests, must set it"
     cache = tmp_path_factory.mktemp("hub") / "cache"
     # tiny-a's step2 branch serves step8's weights (Pythia #205); tiny-b is clean and twice as wide.
     build_hub_cache(cache, repo_id=REPO_A, steps=CACHED_STEPS, duplicates={2: 8})
@@ -63,12 +70,49 @@ def fake_cache(tmp_path_factory):
     return cache
 
 
+def network_targets(steps=RUN_STEPS) -> list[str]:
+    """The outputs of the rules that may use the network (_helpers.NETWORK_RULES) in the hub run."""
+    manifests = [
+        f"results/checkpoints/{m}/hub/step{s}.json" for m in ("tiny-a", "tiny-b") for s in steps
+    ]
+    return [*manifests, "results/corpus/tokenizer"]
+
+
 @pytest.fixture(scope="module")
-def hub_run(fake_cache, tmp_path_factory):
+def hub_run_requests(fake_cache, tmp_path_factory):
+    """The finished hub run and the requests its compute jobs sent to the hub's endpoint."""
     workdir = tmp_path_factory.mktemp("hub-run")
     configfile = write_config(workdir / "hub.yaml", hub_config(fake_cache))
-    run_snakemake(["--configfile", configfile, "--cores", "2"], workdir, timeout=1800)
-    return workdir
+    args = ["--configfile", configfile, "--cores", "2"]
+    run_snakemake([*args, *network_targets()], workdir, env=offline_env())
+    with recording_hub() as hub:
+        run_snakemake(args, workdir, timeout=1800, env=hub.env())
+    return workdir, list(hub.requests)
+
+
+@pytest.fixture(scope="module")
+def hub_run(hub_run_requests):
+    return hub_run_requests[0]
+
+
+def test_compute_jobs_stay_off_the_network_by_themselves(hub_run_requests):
+    workdir, requests = hub_run_requests
+    assert (workdir / "results/losses/checkpoints.tsv").exists()
+    assert requests == [], requests
+
+
+def test_the_recording_endpoint_sees_a_job_that_is_not_offline(fake_cache):
+    """The control: a process without the offline switch that asks the hub reaches the recorder."""
+    code = (
+        "from huggingface_hub import hf_hub_download\n"
+        "try:\n"
+        f"    hf_hub_download({REPO_A!r}, 'config.json', revision='step1')\n"
+        "except Exception:\n"
+        "    pass\n"
+    )
+    with recording_hub() as hub:
+        subprocess.run([sys.executable, "-c", code], env=hub.env(), timeout=120, check=True)
+    assert any("pythia-tiny-a" in r for r in hub.requests), hub.requests
 
 
 def test_integrity_table_flags_the_duplicate_and_nothing_else(hub_run):
@@ -123,6 +167,7 @@ def test_policy_stop_fails_naming_the_duplicate(fake_cache, tmp_path):
         ["--configfile", configfile, "--cores", "2", "results/checkpoints/integrity.tsv"],
         tmp_path,
         check=False,
+        env=offline_env(),
     )
     assert proc.returncode != 0
     log = (tmp_path / "logs/checkpoints/checkpoints_integrity.log").read_text()

@@ -164,7 +164,9 @@ def test_weights_digest_depends_on_weight_files_only():
 # ---- a real on-disk cache, read offline -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def fake_hub(tmp_path_factory):
-    assert os.environ.get("HF_HUB_OFFLINE") == "1", "tests/conftest.py sets HF_HUB_OFFLINE=1"
+    from huggingface_hub import constants
+
+    assert constants.HF_HUB_OFFLINE, "tests/conftest.py keeps the tests' own hub calls offline"
     return build_hub_cache(
         tmp_path_factory.mktemp("hf") / "cache",
         steps=(0, 1, 2, 4, 8),
