@@ -57,7 +57,7 @@ def with_stand_ins(config: dict, tmp_path: Path) -> dict:
     cache = tmp_path / "hub-cache"
     context = config["losses"]["scoring"]["context"]
     repos = {}
-    for name, entry in config["models"].items():
+    for entry in config["models"].values():
         entry["steps"] = sorted(entry["steps"])[:STEPS_KEPT]
         repos.setdefault(entry["repo"], set()).update(entry["steps"])
     repos.setdefault(config["tokenizer"]["repo"], {0})
@@ -69,8 +69,8 @@ def with_stand_ins(config: dict, tmp_path: Path) -> dict:
             seed=seed,
             shape={"max_position_embeddings": context},
         )
-        for name, entry in config["models"].items():  # revisions named in the config, e.g. main
-            for step, revision in (entry.get("revisions") or {}).items():
+        for entry in config["models"].values():  # revisions named in the config, e.g. main
+            for revision in (entry.get("revisions") or {}).values():
                 if entry["repo"] == repo:
                     assert revision in hub.commits, (repo, revision)
     config["hub"]["cache_dir"] = str(cache)
@@ -137,3 +137,30 @@ def test_smoke_config_runs_to_the_end(smoke_run):
     """config/smoke.yaml: the session's smoke run (tests/conftest.py) ran every job."""
     assert (smoke_run / "results/report/run_info.tsv").is_file()
     assert (smoke_run / "results/regression/findings.tsv").is_file()
+
+
+def test_pythia_jobs_ask_for_memory_by_model_size_and_the_profiles_cpus(tmp_path):
+    """A dry run: pythia-12b's loss job asks for its float32 weights and more, pythia-14m's for the
+    base; threads are profiles/slurm's cpus_per_gpu (8 cores: not capped by a small machine)."""
+    targets = [f"results/losses/{m}/steps0-0" for m in ("pythia-14m", "pythia-12b")]
+    proc = run_snakemake(
+        ["-n", "--configfile", str(ROOT / "config" / "pythia.yaml"), "--cores", "8", *targets],
+        tmp_path,
+    )
+    jobs, current = {}, None
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("rule losses_tokens"):
+            current = {}
+        elif current is not None and line.startswith("wildcards:"):
+            jobs[line.split("model=")[1].split(",")[0]] = current
+        elif current is not None and line.startswith("threads:"):
+            current["threads"] = int(line.split()[1])
+        elif current is not None and line.startswith("resources:"):
+            current["mem_mb"] = int(line.split("mem_mb=")[1].split(",")[0])
+            current = None
+    assert set(jobs) == {"pythia-14m", "pythia-12b"}, proc.stdout[-3000:]
+    cpus = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())["set-resources"]
+    assert {j["threads"] for j in jobs.values()} == {cpus["losses_tokens"]["cpus_per_gpu"]}
+    assert jobs["pythia-14m"]["mem_mb"] < 5_000
+    assert jobs["pythia-12b"]["mem_mb"] > 11_846_072_320 * 4 / 2**20  # its float32 weights
