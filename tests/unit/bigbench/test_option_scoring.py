@@ -133,3 +133,38 @@ def test_errors():
         option_logprobs(None, [np.array([1])], [[np.array([2])]], mode="fast")
     with pytest.raises(DataError, match="item 0"):
         option_logprobs(None, [np.array([1])], [[np.array([], dtype=np.int64)]])
+
+
+def test_head_runs_on_the_backbone_at_scored_positions_only(tiny_model, monkeypatch):
+    """The LM head sees one row per scored token, not every position of the batch."""
+    contexts, options = random_items(seed=5, n=6)
+    head = tiny_model.get_output_embeddings()
+    seen = []
+    monkeypatch.setattr(head, "forward", lambda x, f=head.forward: seen.append(x.shape) or f(x))
+    got = option_logprobs(tiny_model, contexts, options, token_budget=100_000)
+    n_scored = sum(len(o) for opts in options for o in opts)
+    assert seen[-1] == (n_scored, tiny_model.config.hidden_size)
+    for g, c, opts in zip(got, contexts, options):
+        np.testing.assert_allclose(
+            g, [full_forward_logprob(tiny_model, c, o) for o in opts], atol=2e-5
+        )
+
+
+def test_a_model_that_post_processes_its_logits_keeps_its_own_logits(tiny_model):
+    """head(backbone(x)) is only a shortcut where it reproduces the model's logits (here: scaled by 3)."""
+    from transformers import GPTNeoXForCausalLM
+
+    class Scaled(GPTNeoXForCausalLM):
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            out.logits = out.logits * 3.0
+            return out
+
+    scaled = Scaled(tiny_model.config).eval()
+    scaled.load_state_dict(tiny_model.state_dict())
+    contexts, options = random_items(seed=6, n=4)
+    got = option_logprobs(scaled, contexts, options)
+    plain = option_logprobs(tiny_model, contexts, options)
+    for g, p, c, opts in zip(got, plain, contexts, options):
+        np.testing.assert_allclose(g, [full_forward_logprob(scaled, c, o) for o in opts], atol=2e-5)
+        assert not np.allclose(g, p, atol=1e-3)

@@ -12,10 +12,13 @@ predicted from the last context position (shared by all options), the others fro
 and as the fallback for models whose attention ignores custom 4-D masks: `mode="auto"` scores the first
 item both ways and keeps "packed" only if they agree.
 
-Rows are sorted longest first and batched by a token budget (rows x padded length); logits are kept
-only from the shortest context onward when the model accepts `logits_to_keep`; log-softmax is taken in
-float32 at the scored positions only; option sums are accumulated in float64. Results do not depend on
-the batch size beyond float rounding. On CUDA out-of-memory the budget halves and the batch is retried.
+Rows are sorted longest first and batched by a token budget (rows x padded length). The language-model
+head runs only at the positions that predict a scored token: the backbone's hidden states are gathered
+there and projected, whenever `model(x).logits` is `head(backbone(x))` (checked on the first context;
+otherwise the model's own logits are kept from the shortest context onward). Each log-probability is
+the target's logit minus the logsumexp of its row, in float32, so no full log-softmax is materialised;
+option sums are accumulated in float64. Results do not depend on the batch size beyond float rounding.
+On CUDA out-of-memory the budget halves and the batch is retried.
 """
 
 from __future__ import annotations
@@ -36,11 +39,59 @@ from lmtraj.progress import Progress
 MODES = ("auto", "packed", "separate")
 
 
-def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+def _accepts(module: torch.nn.Module, name: str) -> bool:
     try:
-        return "logits_to_keep" in inspect.signature(model.forward).parameters
+        return name in inspect.signature(module.forward).parameters
     except (TypeError, ValueError):
         return False
+
+
+class _Forward:
+    """How a batch reaches logits at the predictor positions, fixed once per model.
+
+    `split`: the backbone and the LM head of a Hugging Face causal LM (`base_model`,
+    `get_output_embeddings()`), used only after checking that head(backbone(x)) reproduces the model's
+    logits on a probe (a model that scales or post-processes its logits keeps the full path).
+    """
+
+    def __init__(self, model: torch.nn.Module, probe: np.ndarray, device: str):
+        self.model = model
+        self.keep_ok = _accepts(model, "logits_to_keep")
+        self.kwargs = {"use_cache": False} if _accepts(model, "use_cache") else {}
+        self.split = self._find_split(model, probe, device)
+
+    def _find_split(self, model, probe, device):
+        base = getattr(model, "base_model", None)
+        get_head = getattr(model, "get_output_embeddings", None)
+        head = get_head() if callable(get_head) else None
+        if base is None or base is model or head is None:
+            return None
+        ids = torch.as_tensor(probe[-8:], dtype=torch.long, device=device)[None]
+        try:
+            with torch.inference_mode():
+                full = model(input_ids=ids, **self.kwargs).logits.float()
+                hidden = base(input_ids=ids, **self.kwargs)[0]
+                mine = head(hidden).float()
+        except (TypeError, ValueError, RuntimeError, AttributeError):
+            return None
+        if mine.shape != full.shape or not torch.allclose(mine, full, rtol=1e-4, atol=1e-4):
+            return None
+        return base, head
+
+    def logits(self, ids, kwargs, rows: torch.Tensor, pred: np.ndarray) -> torch.Tensor:
+        """float32 logits predicting each scored token: one row per (batch row, predictor position)."""
+        if self.split is not None:
+            base, head = self.split
+            hidden = base(input_ids=ids, **kwargs, **self.kwargs)[0]
+            at = torch.from_numpy(pred).to(ids.device)
+            return head(hidden[rows, at]).float()
+        offset = 0
+        if self.keep_ok:
+            # Logits before the earliest predictor position are never used: skip the LM head there.
+            offset = int(pred.min())
+            kwargs = {**kwargs, "logits_to_keep": ids.shape[1] - offset}
+        logits = self.model(input_ids=ids, **kwargs, **self.kwargs).logits
+        return logits[rows, torch.from_numpy(pred - offset).to(ids.device)].float()
 
 
 def _rows(
@@ -78,7 +129,7 @@ def _rows(
 
 @torch.inference_mode()
 def _score_batch(
-    model, batch, device: str, packed: bool, keep_ok: bool
+    forward: _Forward, batch, device: str, packed: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """(option global index, float32 log-prob) of every scored token in the batch."""
     width = max(len(r[0]) for r in batch)
@@ -92,7 +143,7 @@ def _score_batch(
     ids, seg, pos = ids.to(device), seg.to(device), pos.to(device)
     kwargs = {}
     if packed:
-        dtype = next(model.parameters()).dtype
+        dtype = next(forward.model.parameters()).dtype
         causal = torch.ones((width, width), dtype=torch.bool, device=device).tril()
         seg_q, seg_k = seg[:, :, None], seg[:, None, :]
         # Padding (segment -1) only sees padding, so no row of the mask is empty.
@@ -104,16 +155,10 @@ def _score_batch(
         kwargs.update(attention_mask=(seg >= 0).long())
     table = np.concatenate([r[3] for r in batch])
     row = np.concatenate([np.full(len(r[3]), k) for k, r in enumerate(batch)])
-    offset = 0
-    if keep_ok:
-        # Logits before the earliest predictor position are never used: skip the LM head there.
-        offset = int(table[:, 1].min())
-        kwargs["logits_to_keep"] = width - offset
-    logits = model(input_ids=ids, **kwargs).logits
     r_t = torch.from_numpy(row).to(device)
-    pred = logits[r_t, torch.from_numpy(table[:, 1] - offset).to(device)].float()
+    logits = forward.logits(ids, kwargs, r_t, table[:, 1])
     target = ids[r_t, torch.from_numpy(table[:, 2]).to(device)]
-    logprob = torch.log_softmax(pred, dim=-1).gather(-1, target[:, None]).squeeze(-1)
+    logprob = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     return table[:, 0], logprob.cpu().numpy()
 
 
@@ -140,7 +185,7 @@ def option_logprobs(
     sums = np.zeros(n_options, dtype=np.float64)
     rows = _rows(contexts, options, mode)
     rows.sort(key=lambda r: -len(r[0]))  # stable: equal lengths keep input order
-    keep_ok = _accepts_logits_to_keep(model)
+    forward = _Forward(model, contexts[0], device)
     progress = Progress(len(rows), log, f"scoring options ({mode})", unit="rows")
     budget = token_budget
     i = 0
@@ -149,7 +194,7 @@ def option_logprobs(
         n_rows = max(1, budget // width)
         batch = rows[i : i + n_rows]
         try:
-            idx, lp = _score_batch(model, batch, device, mode == "packed", keep_ok)
+            idx, lp = _score_batch(forward, batch, device, mode == "packed")
         except RuntimeError as err:
             if device != "cuda" or not is_oom(err) or n_rows == 1:
                 raise
