@@ -1,7 +1,9 @@
 # Stage "trends" (paper §3, App. B): per-token trend classes over the late part of training, group
 # perplexity of selected tokens across models (double descent), the "same tokens at the same
 # perplexity" overlap, Figures 2, 3, 4, 10, 11, 12 and Table 3.
+from lmtraj.regression.bootstrap import bootstrap_params
 from lmtraj.trends.classes import CLASSES, check_fraction, pick_models
+from lmtraj.trends.double_descent import default_selector
 
 TRENDS = config["trends"]
 TRENDS_THRESHOLDS = {
@@ -22,6 +24,17 @@ TRENDS_TABLE_MODELS = pick_models(
 TRENDS_TABLE_FRACTION = check_fraction(
     TRENDS["token_table"]["fraction"], TRENDS["fractions"], "token_table.fraction"
 )
+# Token-level double descent: the selector's upward tokens followed in every larger model.
+TRENDS_DD_SELECTOR = (
+    default_selector(MODELS, TRENDS["double_descent"]["selector"])
+    if len(MODELS) >= 2
+    else None
+)
+TRENDS_DD_FRACTION = check_fraction(
+    TRENDS["double_descent"]["fraction"], TRENDS["fractions"], "double_descent.fraction"
+)
+# Intervals of the findings' statistics (shared with the regression stage's findings table).
+TRENDS_BOOTSTRAP = bootstrap_params(config["regression"]["findings"], config["seed"])
 
 
 rule trends_classify:
@@ -89,6 +102,12 @@ rule trends_double_descent:
             category="2. trends",
             labels={"result": "table: per-token patterns of selected tokens"},
         ),
+        tokens=report(
+            "results/trends/double_descent_tokens.tsv",
+            caption="../report/trends_double_descent_tokens.rst",
+            category="2. trends",
+            labels={"result": "table: token-level double descent"},
+        ),
     log:
         "logs/trends/trends_double_descent.log",
     benchmark:
@@ -103,6 +122,10 @@ rule trends_double_descent:
         fractions=TRENDS["fractions"],
         delta=TRENDS["double_descent"]["delta"],
         pattern_classes=TRENDS["double_descent"]["pattern_classes"],
+        selector=TRENDS_DD_SELECTOR,
+        selection_fraction=TRENDS_DD_FRACTION,
+        token_delta=TRENDS["double_descent"]["token_delta"],
+        bootstrap=TRENDS_BOOTSTRAP,
     script:
         "../workflow_scripts/trends_double_descent.py"
 
@@ -111,6 +134,7 @@ rule trends_overlap:
     input:
         trajectories=expand(rules.losses_trajectory.output.trajectory, model=MODELS),
         checkpoints=rules.losses_checkpoints.output[0],
+        tokens=rules.losses_index.output[0],
     output:
         detail="results/trends/overlap.tsv",
         summary=report(
@@ -118,6 +142,12 @@ rule trends_overlap:
             caption="../report/trends_overlap.rst",
             category="2. trends",
             labels={"result": "table: same tokens at the same perplexity"},
+        ),
+        tests=report(
+            "results/trends/overlap_tests.tsv",
+            caption="../report/trends_overlap_tests.rst",
+            category="2. trends",
+            labels={"result": "table: matchings compared (paired)"},
         ),
     log:
         "logs/trends/trends_overlap.log",
@@ -132,6 +162,7 @@ rule trends_overlap:
         models=MODELS,
         top_k=TRENDS["overlap"]["top_k"],
         matchings=TRENDS["overlap"]["matchings"],
+        bootstrap=TRENDS_BOOTSTRAP,
     script:
         "../workflow_scripts/trends_overlap.py"
 

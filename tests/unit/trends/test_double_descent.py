@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmtraj.errors import DataError
+from lmtraj.errors import ConfigError, DataError
+from lmtraj.regression.bootstrap import Bootstrap, verdict
 from lmtraj.trends.classes import CLASSES, DOWNWARD, STAGNATED, UPWARD
 from lmtraj.trends.double_descent import (
     PATTERNS,
+    default_selector,
     double_descent_table,
     double_descent_test,
     group_curves,
@@ -17,6 +19,9 @@ from lmtraj.trends.double_descent import (
     group_ppl,
     one_hot,
     pattern_table,
+    rises_and_falls,
+    token_double_descent,
+    token_double_descent_table,
     token_patterns,
 )
 
@@ -159,3 +164,89 @@ def test_mismatched_inputs_raise():
         group_curves(classes, {"small": nll["small"], "large": nll["large"][:3]}, checkpoints)
     with pytest.raises(DataError, match="no rows"):
         group_curves(classes, nll, checkpoints[checkpoints.model == "small"])
+
+
+def test_rises_and_falls_after_the_first_minimum():
+    curves = np.log(
+        np.array(
+            [
+                [9.0, 4.0, 6.0, 3.0, 3.0],  # falls to 4, rises to 6, falls to 3
+                [9.0, 4.0, 4.1, 3.9, 3.0],  # bumps by 2.5%: below the threshold
+                [9.0, 4.0, 6.0, 6.0, 5.9],  # rises and stays up (upward, no second descent)
+                [9.0, 6.0, 5.0, 4.0, 3.0],  # only falls
+                [9.0, 4.0, np.nan, 6.0, 3.0],  # NaNs are skipped
+            ]
+        )
+    )
+    assert rises_and_falls(curves, np.log1p(0.2)).tolist() == [True, False, False, False, True]
+    assert not rises_and_falls(curves[:, :2], 0.1).any()  # no interior checkpoint
+
+
+BOOT = Bootstrap(n_boot=300, seed=5)
+
+
+def _follow(second_descent: bool, n_docs: int = 40, per_doc: int = 50, seed: int = 0):
+    """A larger model's trajectories: every token falls (learning) with noise; with `second_descent`
+    the tokens the selector calls upward also rise by 0.5 nats mid-training and fall back."""
+    rng = np.random.default_rng(seed)
+    n = n_docs * per_doc
+    steps = np.array([0, 1, 2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128])
+    base = rng.uniform(1.0, 4.0, n)[:, None] + 3.0 * np.exp(-steps / 8.0)[None, :]
+    selected = rng.random(n) < 0.1
+    if second_descent:
+        bump = 0.5 * np.exp(-(((steps - 64) / 20.0) ** 2))
+        base[selected] += bump[None, :]
+    nll = base + rng.normal(0, 0.1, base.shape)
+    return selected, nll, steps, np.repeat(np.arange(n_docs), per_doc)
+
+
+def test_token_double_descent_when_upward_tokens_descend_twice():
+    row = token_double_descent(*_follow(True), token_delta=0.3, bootstrap=BOOT)
+    assert row["dd_share"] > 0.8 and row["control_share"] < 0.2
+    assert row["n_dd_upward"] == round(row["dd_share"] * row["n_upward"])
+    assert verdict(row["excess_ci_low"], row["excess_ci_high"]) == "yes"
+    assert row["upward_share_ci_low"] < row["upward_share"] < row["upward_share_ci_high"]
+
+
+def test_token_double_descent_is_never_claimed_when_every_curve_only_falls():
+    # noise makes some curves of both groups rise and fall; no excess
+    row = token_double_descent(*_follow(False), token_delta=0.1, bootstrap=BOOT)
+    assert row["control_share"] > 0.05  # the noise floor that a raw share would report
+    assert verdict(row["excess_ci_low"], row["excess_ci_high"]) != "yes"
+    with pytest.raises(ConfigError, match="token_delta"):
+        token_double_descent(*_follow(False, 2, 5), token_delta=0.0, bootstrap=BOOT)
+
+
+def test_token_double_descent_table_follows_the_selector_into_larger_models():
+    selected, nll, steps, docs = _follow(True, n_docs=10, per_doc=20)
+    models = ["s", "m", "l"]
+    checkpoints = pd.DataFrame([{"model": m, "step": int(s)} for m in models for s in steps])
+    codes = np.where(selected, UPWARD, DOWNWARD).astype(np.int8)
+    classes = {m: {0.2: codes} for m in models}
+    table = token_double_descent_table(
+        classes,
+        {m: nll for m in models},
+        checkpoints,
+        docs,
+        selector="m",
+        fraction=0.2,
+        token_delta=0.3,
+        bootstrap=BOOT,
+    )
+    assert table["model"].tolist() == ["l"]
+    assert table["n_upward"].iloc[0] == selected.sum()
+    assert default_selector(models, None) == "m"
+    assert default_selector(models[:2], None) == "s"
+    with pytest.raises(ConfigError, match="largest model"):
+        default_selector(models, "l")
+    with pytest.raises(ConfigError, match="was not classified"):
+        token_double_descent_table(
+            classes,
+            {m: nll for m in models},
+            checkpoints,
+            docs,
+            selector="m",
+            fraction=0.3,
+            token_delta=0.3,
+            bootstrap=BOOT,
+        )

@@ -22,6 +22,15 @@ the group curve peaks): each token's PPL moves from the window start to that che
 ``"<first move>_then_<second move>"``; ``rise_then_fall`` is double descent at the token level.
 Values at three fixed checkpoints are used, not each token's own maximum, because the maximum of a
 noisy series always sits above its ends. Tokens with a NaN at any of the three are ``undetermined``.
+
+Token-level double descent over the *whole* trajectory (`token_double_descent`, the findings table's
+row): a token's NLL curve in a larger model Y, over every checkpoint after step 0, *rises and falls after
+its first minimum* when at some checkpoint it stands at least ``log1p(token_delta)`` above the minimum
+of all earlier checkpoints and at least as much above the minimum of all later ones. The share of the
+tokens that the smaller selector X calls upward at fraction p showing this in Y is compared with the
+same share among X's other tokens (``excess``): noise alone makes some curves rise and fall, and it does
+so for both groups alike, so only an excess is evidence that X's upward tokens go through a second
+descent in Y. Intervals come from a bootstrap over documents.
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lmtraj.errors import DataError
-from lmtraj.trends.classes import CLASSES, trend_window
+from lmtraj.errors import ConfigError, DataError
+from lmtraj.regression.bootstrap import Bootstrap, cluster_weights, percentile_interval
+from lmtraj.trends.classes import CLASSES, UPWARD, trend_window
 
 MOVES = ("rise", "flat", "fall")
 PATTERNS = tuple(f"{a}_then_{b}" for a in MOVES for b in MOVES) + ("undetermined",)
@@ -274,4 +284,145 @@ def pattern_table(
                     "share": counts[code] / n if n else np.nan,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+BOOTSTRAP_STREAM = 2
+
+
+def rises_and_falls(nll: np.ndarray, threshold: float) -> np.ndarray:
+    """Per row (columns in step order): some checkpoint lies at least `threshold` above the minimum of
+    every earlier one and at least `threshold` above the minimum of every later one (NaNs skipped)."""
+    nll = np.asarray(nll, dtype=np.float64)
+    if nll.shape[1] < 3:
+        return np.zeros(nll.shape[0], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        before = np.fmin.accumulate(nll, axis=1)[:, :-2]  # min of columns <= t-1, for t = 1..n-2
+        after = np.fmin.accumulate(nll[:, ::-1], axis=1)[:, ::-1][:, 2:]  # min of columns >= t+1
+        peak = nll[:, 1:-1]
+        return np.any((peak - before >= threshold) & (peak - after >= threshold), axis=1)
+
+
+def default_selector(models: Sequence[str], selector: str | None) -> str:
+    """The selecting model: as configured, else the second smallest (the paper's OPT-1.3B among six)
+    with three or more models, the smallest with two. It must have a larger model to follow."""
+    if selector is None:
+        if len(models) < 2:
+            raise ConfigError(
+                f"trends.double_descent: needs two or more models, got {list(models)}"
+            )
+        return models[1] if len(models) >= 3 else models[0]
+    if selector not in models:
+        raise ConfigError(
+            f"trends.double_descent.selector: {selector!r} is not a model of this run ({list(models)})"
+        )
+    if selector == models[-1]:
+        raise ConfigError(
+            f"trends.double_descent.selector: {selector!r} is the largest model; no larger model "
+            "to follow its tokens in"
+        )
+    return selector
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def token_double_descent(
+    selected: np.ndarray,
+    nll: np.ndarray,
+    steps: np.ndarray,
+    docs: np.ndarray,
+    token_delta: float,
+    bootstrap: Bootstrap,
+) -> dict:
+    """Shares of selected and other tokens whose curve in one larger model rises and falls after its
+    first minimum (`rises_and_falls` over the checkpoints after step 0), their difference
+    (``excess``) and the selected share of all tokens, each with a bootstrap interval over documents."""
+    if token_delta <= 0:
+        raise ConfigError(f"trends.double_descent.token_delta must be > 0, got {token_delta!r}")
+    selected = np.asarray(selected, dtype=bool)
+    nll = np.asarray(nll)
+    if selected.shape[0] != nll.shape[0] or np.asarray(docs).shape[0] != nll.shape[0]:
+        raise DataError(
+            f"token double descent: {selected.shape[0]} selections and {np.asarray(docs).shape[0]} "
+            f"document ids for {nll.shape[0]} trajectory rows"
+        )
+    trained = np.asarray(steps) > 0
+    pattern = rises_and_falls(nll[:, trained], np.log1p(token_delta))
+    codes, index = pd.factorize(np.asarray(docs))
+    n_docs = len(index)
+    parts = np.stack(
+        [
+            np.bincount(codes, weights=w.astype(float), minlength=n_docs)
+            for w in (selected & pattern, selected, ~selected & pattern, ~selected)
+        ],
+        axis=1,
+    )  # (n_docs, 4)
+    weights = cluster_weights(n_docs, bootstrap.n_boot, bootstrap.rng(BOOTSTRAP_STREAM))
+
+    def shares(sums: np.ndarray) -> dict[str, np.ndarray]:
+        dd = _ratio(sums[..., 0], sums[..., 1])
+        control = _ratio(sums[..., 2], sums[..., 3])
+        upward = _ratio(sums[..., 1], sums[..., 1] + sums[..., 3])
+        return {
+            "dd_share": dd,
+            "control_share": control,
+            "excess": dd - control,
+            "upward_share": upward,
+        }
+
+    point, boot = shares(parts.sum(axis=0)), shares(weights @ parts)
+    row = {
+        "n_tokens": int(nll.shape[0]),
+        "n_upward": int(selected.sum()),
+        "n_dd_upward": int((selected & pattern).sum()),
+        "n_dd_control": int((~selected & pattern).sum()),
+        "n_checkpoints": int(trained.sum()),
+        "threshold_nll": float(np.log1p(token_delta)),
+    }
+    for name in ("upward_share", "dd_share", "control_share", "excess"):
+        low, high = percentile_interval(boot[name], bootstrap.confidence)
+        row |= {name: float(point[name]), f"{name}_ci_low": low, f"{name}_ci_high": high}
+    return row
+
+
+def token_double_descent_table(
+    classes: Mapping[str, Mapping[float, np.ndarray]],
+    nll: Mapping[str, np.ndarray],
+    checkpoints: pd.DataFrame,
+    docs: np.ndarray,
+    *,
+    selector: str,
+    fraction: float,
+    token_delta: float,
+    bootstrap: Bootstrap,
+) -> pd.DataFrame:
+    """One row per model larger than `selector` (models in `nll` are smallest first): the tokens
+    `selector` calls upward at `fraction`, followed through that model's whole trajectory."""
+    models = list(nll)
+    if selector not in models:
+        raise DataError(f"token double descent: selector {selector!r} not among {models}")
+    meta = _steps_by_model(checkpoints, models)
+    if fraction not in classes[selector]:
+        raise ConfigError(
+            f"trends.double_descent.fraction: {fraction} was not classified for {selector!r} "
+            f"(fractions {sorted(classes[selector])})"
+        )
+    selected = np.asarray(classes[selector][fraction]) == UPWARD
+    rows = []
+    for model in models[models.index(selector) + 1 :]:
+        steps = meta[model]["step"].to_numpy()
+        if np.asarray(nll[model]).shape[1] != len(steps):
+            raise DataError(
+                f"model {model}: trajectory has {np.asarray(nll[model]).shape[1]} columns but the "
+                f"checkpoints table lists {len(steps)} steps"
+            )
+        stats = token_double_descent(selected, nll[model], steps, docs, token_delta, bootstrap)
+        rows.append(
+            {"selector": selector, "fraction": float(fraction), "model": model}
+            | stats
+            | {"n_boot": bootstrap.n_boot, "confidence": bootstrap.confidence}
+        )
     return pd.DataFrame(rows)
