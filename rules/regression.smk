@@ -1,6 +1,8 @@
 # Stage "regression": is validation perplexity a better predictor of accuracy than size or compute?
 # OLS fits and leave-one-size-out errors (lmtraj.regression.fits), their figures, and the findings table that
 # checks the abstract's three findings on this run (lmtraj.regression.findings; shown first in the report).
+from lmtraj.regression.bootstrap import bootstrap_params
+
 REGRESSION = config["regression"]
 # The fit needs accuracies: without the bigbench stage only the findings table is made (finding 3 then
 # says "not in this run").
@@ -102,19 +104,29 @@ rule regression_plot:
 
 # Each finding's input if its stage is part of the run; an absent one is reported as such.
 REGRESSION_FINDINGS_INPUTS = {
+    "checkpoints": rules.losses_checkpoints.output[0],
     **(
-        {"overlap": rules.trends_overlap.output.summary}
+        {
+            "overlap_tests": rules.trends_overlap.output.tests,
+            "double_descent": rules.trends_double_descent.output.tokens,
+        }
         if stage_enabled("trends")
         else {}
     ),
     **(
-        {"generation": rules.generation_collect.output.perplexity}
+        {
+            "texts": rules.generation_decode.output.jsonl,
+            "text_scores": [d for m in MODELS for d in block_dirs("generation", m)],
+        }
         if stage_enabled("generation")
         else {}
     ),
     **(
-        {"loso_summary": rules.regression_fit.output.loso_summary}
-        if REGRESSION_FIT
+        {
+            "tasks": rules.bigbench_collect.output.tasks,
+            "item_scores": rules.bigbench_collect.output.per_item,
+        }
+        if stage_enabled("bigbench")
         else {}
     ),
 }
@@ -147,6 +159,14 @@ rule regression_findings:
         models=MODELS,
         generation_setting=REGRESSION["generation_setting"],
         generation_start_fraction=REGRESSION["generation_start_fraction"],
+        findings={
+            key: REGRESSION["findings"][key]
+            for key in ["control_setting", "size_margin"]
+        },
+        bootstrap=bootstrap_params(REGRESSION["findings"], config["seed"]),
+        metric=config["bigbench"]["metric"],
+        min_clusters=REGRESSION["min_clusters"],
+        params=REGRESSION["params"],
     script:
         "../workflow_scripts/regression_findings.py"
 

@@ -8,7 +8,15 @@ import pytest
 import yaml
 from conftest import SMOKE_CONFIG
 
-from lmtraj.regression.findings import ABSENT, COLUMNS, NO, YES
+from lmtraj.regression.findings import (
+    ABSENT,
+    COLUMNS,
+    INCONCLUSIVE,
+    NO,
+    SCORE_LABELS,
+    VERDICTS,
+    YES,
+)
 from lmtraj.regression.fits import PREDICTORS
 
 # The fit needs the bigbench stage's accuracies (rules/regression.smk).
@@ -23,20 +31,59 @@ def smoke() -> dict:
 def test_findings_table(smoke_run):
     findings = pd.read_csv(smoke_run / "results/regression/findings.tsv", sep="\t")
     assert list(findings.columns) == COLUMNS
-    assert set(findings["holds"]) <= {YES, NO, ABSENT}
+    assert set(findings["verdict"]) <= set(VERDICTS)
+    # every measured statistic comes with its interval and its null
+    measured = findings[findings["verdict"] != ABSENT]
+    assert measured[["value_here", "ci_low", "ci_high"]].notna().all().all()
+    assert (measured["ci_low"] <= measured["ci_high"]).all()
+    assert measured["null"].notna().all()
     by = findings.groupby("finding")
-    # 1: trends ran, with two models and every matching: a verdict, not "absent".
-    assert by.get_group(1)["holds"].isin([YES, NO]).all()
-    # 2: two statistics per (decoding, length) of the generation config.
+    # 1: trends ran with two models: both paired comparisons of matchings are measured, and the
+    # smaller model's upward tokens are followed in the larger one
+    one = by.get_group(1)
+    paired = one[one["statistic"].str.contains("paired difference")]
+    assert len(paired) == 2
+    assert paired["verdict"].isin([YES, NO, INCONCLUSIVE]).all()
+    assert one["statistic"].str.contains("rising and falling after their first minimum").sum() == 1
+    # 2: both models of the smoke run decoded the texts, so no model is left to test them on; two
+    # rows per (decoding, length), each saying why
     generation = smoke()["generation"]
     rows = by.get_group(2)
     assert len(rows) == 2 * len(generation["decodings"]) * len(generation["max_new_tokens"])
-    assert rows["holds"].isin([YES, NO]).all()
-    # 3: a verdict exactly when the regression was fitted.
-    assert by.get_group(3)["holds"].isin([YES, NO] if FIT else [ABSENT]).any()
-    assert (smoke_run / "results/regression/findings.html").read_text().count("<tr>") >= len(
-        findings
-    )
+    assert (rows["verdict"] == ABSENT).all()
+    assert rows["note"].str.contains("decoded by").all()
+    # 3: two sizes have no interior fold and are too few to cluster: no verdict, with the reasons;
+    # BIG-bench and corpus-derived tasks apart
+    three = by.get_group(3)
+    if FIT:
+        interpolation = three[three["statistic"].str.contains("interior folds")]
+        assert len(interpolation) == 2
+        assert (interpolation["verdict"] == ABSENT).all()
+        assert interpolation["note"].str.contains("three or more sizes").all()
+        size = three[three["statistic"].str.contains("coefficient of log10 parameters")]
+        assert size["statistic"].str.contains("BIG-bench tasks").sum() == 1
+        assert size["statistic"].str.contains("corpus-derived tasks").sum() == 1
+        assert (size["verdict"] == INCONCLUSIVE).all()
+        assert size["note"].str.contains("too few models for a cluster-robust interval").all()
+    else:
+        assert (three["verdict"] == ABSENT).all()
+    html = (smoke_run / "results/regression/findings.html").read_text()
+    assert html.count("<tr>") >= len(findings)
+    assert "bootstrap interval" in html
+
+
+def test_intervals_are_reproducible_from_the_seed(smoke_run):
+    """The paired matching comparison written by the trends stage is the one the findings table shows."""
+    tests = pd.read_csv(smoke_run / "results/trends/overlap_tests.tsv", sep="\t")
+    findings = pd.read_csv(smoke_run / "results/regression/findings.tsv", sep="\t")
+    best = tests[tests["rival"] == "best"].set_index("score")
+    paired = findings[findings["statistic"].str.contains("paired difference")]
+    for score, rec in best.iterrows():
+        row = paired[paired["statistic"].str.contains(SCORE_LABELS[score], regex=False)]
+        assert len(row) == 1
+        assert row["ci_low"].item() == pytest.approx(rec["ci_low"])
+        assert row["ci_high"].item() == pytest.approx(rec["ci_high"])
+    assert (tests["n_boot"] == 1000).all()  # regression.findings.bootstrap's default
 
 
 @needs_fit

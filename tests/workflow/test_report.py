@@ -122,8 +122,10 @@ def test_front_page_summarises_the_findings(report, smoke_run):
     front = front[: front.index("Stages")]
     for claim in findings["claim"].unique():
         assert str(escape(claim)) in front
-    for verdict in findings["holds"].unique():
-        assert f"<b>{escape(verdict)}</b>" in front
+    # each claim's verdicts, counted: "<b>inconclusive</b> (2)"
+    for _, rows in findings.groupby("finding"):
+        for verdict, same in rows.groupby("verdict"):
+            assert f"<b>{escape(verdict)}</b> ({len(same)})" in front
     assert "<table" not in front
 
 

@@ -1,209 +1,195 @@
-"""Tests for lmtraj.regression.findings: each finding holds, fails, or is marked absent on hand-made tables."""
+"""The findings table: columns, verdicts from intervals, and "not in this run" with its reason.
+
+The statistics themselves are tested with synthetic suites where the claim is true and where it is
+false in tests/unit/trends/test_overlap.py, test_double_descent.py and test_finding_{texts,accuracy}.py;
+here the table turns their intervals into rows.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lmtraj.errors import DataError
+from lmtraj.regression.bootstrap import Bootstrap
 from lmtraj.regression.findings import (
     ABSENT,
     COLUMNS,
+    INCONCLUSIVE,
     NO,
+    VERDICTS,
     YES,
+    double_descent_rows,
     findings_table,
-    generation_finding,
-    loso_finding,
-    overlap_finding,
+    generation_rows,
+    overlap_rows,
 )
 
-MODELS = ["s", "m", "l"]
+BOOT = Bootstrap(n_boot=200, seed=1)
+MODELS = ["s", "a", "b", "l"]
 
 
-def test_overlap_finding_holds_only_when_perplexity_matching_is_highest():
-    overlap = pd.DataFrame(
-        {
-            "model_a": ["s", "s", "s", "s", "s", "s"],
-            "model_b": ["l"] * 6,
-            "matching": ["valid_ppl", "valid_ppl", "flops", "flops", "step", "step"],
-            "jaccard": [0.5, 0.3, 0.2, 0.3, 0.1, 0.1],
-        }
-    )
-    (row,) = overlap_finding(overlap)
-    assert row["holds"] == YES
-    assert row["value_here"] == "valid_ppl 0.400, flops 0.250, step 0.100"
-    overlap.loc[overlap["matching"] == "flops", "jaccard"] = 0.45
-    assert overlap_finding(overlap)[0]["holds"] == NO
-    # Ties do not count as "highest".
-    overlap.loc[overlap["matching"] == "flops", "jaccard"] = 0.4
-    assert overlap_finding(overlap)[0]["holds"] == NO
-
-
-def test_overlap_finding_absent_or_incomplete():
-    assert overlap_finding(None)[0]["holds"] == ABSENT
-    only_ppl = pd.DataFrame({"matching": ["valid_ppl"], "jaccard": [0.5]})
-    (row,) = overlap_finding(only_ppl)
-    assert row["holds"] == ABSENT
-    assert "at least one other matching" in row["note"]
-    with pytest.raises(DataError, match=r"lacks column\(s\) \['jaccard'\]"):
-        overlap_finding(pd.DataFrame({"matching": ["valid_ppl"]}))
-
-
-def generation_table(
-    final_ppl: dict[str, float], smallest_first: float, two_configs: bool = False
-) -> pd.DataFrame:
+def overlap_tests(best: tuple[float, float, float]) -> pd.DataFrame:
     rows = []
-    for model, final in final_ppl.items():
-        first = smallest_first if model == MODELS[0] else 80.0
-        rows += [
-            {"model": model, "step": 2, "setting": "p_s-p_l", "ppl": first},
-            {"model": model, "step": 10, "setting": "p_s-p_l", "ppl": final},
-            # A p_l row that must be ignored.
-            {"model": model, "step": 10, "setting": "p_l", "ppl": 1.0},
-        ]
-    table = pd.DataFrame(rows).assign(decoding="nucleus", max_new_tokens=50)
-    if two_configs:
-        table = pd.concat(
-            [table, table.assign(decoding="greedy", ppl=table["ppl"][::-1].to_numpy())]
-        )
-    return table
+    for score in ("rank_correlation", "jaccard"):
+        for rival, (est, low, high) in {"flops": (0.2, 0.1, 0.3), "best": best}.items():
+            rows.append(
+                {
+                    "score": score,
+                    "rival": rival,
+                    "estimate": est,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n_pairs": 3,
+                    "n_intervals": 40,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
-def test_generation_finding_with_the_papers_pattern():
-    # Paper (nucleus, 50 tokens): final PPL rises with size; 125M falls from ~80 to 41.5.
-    table = generation_table({"s": 41.5, "m": 88.3, "l": 120.7}, smallest_first=80.0)
-    rank_row, fall_row = generation_finding(table, MODELS)
-    assert rank_row["holds"] == YES
-    assert rank_row["value_here"].startswith("rho 1.00; s 41.5, m 88.3, l 120.7")
-    assert "decoding=nucleus, max_new_tokens=50" in rank_row["statistic"]
-    assert fall_row["holds"] == YES
-    assert fall_row["value_here"].startswith(f"{41.5 / 80:.3f} (s: 80 at step 2")
+@pytest.mark.parametrize(
+    ("best", "expected"),
+    [((0.05, 0.01, 0.09), YES), ((0.02, -0.01, 0.05), INCONCLUSIVE), ((-0.1, -0.2, -0.05), NO)],
+)
+def test_overlap_verdict_follows_the_interval_of_the_best_rival(best, expected):
+    rows = overlap_rows(overlap_tests(best))
+    assert [r["verdict"] for r in rows] == [expected, expected]
+    assert rows[0]["value_here"] == best[0]
+    assert (rows[0]["ci_low"], rows[0]["ci_high"]) == best[1:]
+    assert "flops 0.2 [0.1, 0.3]" in rows[0]["note"]
+    assert "3 model pair(s), 40 reference intervals" in rows[0]["note"]
 
 
-def test_generation_finding_fails_on_normal_scaling_and_splits_configs():
-    table = generation_table({"s": 120.0, "m": 90.0, "l": 40.0}, smallest_first=100.0)
-    rank_row, fall_row = generation_finding(table, MODELS)
-    assert rank_row["holds"] == NO
-    assert fall_row["holds"] == NO  # 120 / 100 > 1
-    rows = generation_finding(
-        generation_table({"s": 41.5, "m": 88.3, "l": 120.7}, 80.0, two_configs=True),
-        MODELS,
-    )
-    assert len(rows) == 4
+def test_overlap_absent_or_without_intervals():
+    (row, _) = overlap_rows(None)
+    assert row["verdict"] == ABSENT and "trends stage" in row["note"]
+    empty = overlap_tests((np.nan, np.nan, np.nan))
+    assert overlap_rows(empty)[0]["verdict"] == ABSENT
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['ci_low'\]"):
+        overlap_rows(overlap_tests((0, 0, 0)).drop(columns="ci_low"))
 
 
-def test_generation_finding_starts_the_fall_after_the_initial_collapse():
-    table = generation_table({"s": 41.5, "m": 88.3, "l": 120.7}, smallest_first=80.0)
-    # Step 0 (untrained: about vocabulary-size perplexity) is before 10% of training (step 1 of 10).
-    untrained = table.loc[table["step"] == 2].assign(step=0, ppl=4096.0)
-    (_, fall_row) = generation_finding(pd.concat([untrained, table]), MODELS)
-    assert fall_row["value_here"] == f"{41.5 / 80:.3f} (s: 80 at step 2 -> 41.5 at step 10)"
-    assert "at 0.1 of training" in fall_row["statistic"]
-    # A window that holds only the last checkpoint cannot show a fall.
-    (_, fall_row) = generation_finding(table, MODELS, start_fraction=0.9)
-    assert fall_row["holds"] == ABSENT
-    assert "no checkpoint between 0.9 of training and its last" in fall_row["note"]
-
-
-def test_generation_finding_absent_cases():
-    assert [r["holds"] for r in generation_finding(None, MODELS)] == [ABSENT, ABSENT]
-    table = generation_table({"s": 41.5, "m": 88.3, "l": 120.7}, 80.0)
-    rows = generation_finding(table, MODELS, setting="p_l-p_s")
-    assert [r["holds"] for r in rows] == [ABSENT, ABSENT]
-    assert "settings present: ['p_l', 'p_s-p_l']" in rows[0]["note"]
-    with pytest.raises(DataError, match=r"model\(s\) \['x'\] not in the run's models"):
-        generation_finding(table.assign(model="x"), MODELS)
-
-
-def loso_summary(rmse: dict[str, float], complete: dict[str, bool] | None = None) -> pd.DataFrame:
-    complete = complete or {}
+def double_descent_table(
+    excess: tuple[float, float, float], n_upward: int = 50, n_dd_upward: int = 20
+) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "response": "accuracy",
-                "subset": "mean",
-                "predictor": p,
-                "rmse_pooled": v,
-                "complete": complete.get(p, True),
+                "selector": "a",
+                "fraction": 0.2,
+                "model": "l",
+                "n_upward": n_upward,
+                "n_dd_upward": n_dd_upward,
+                "upward_share": 0.094,
+                "upward_share_ci_low": 0.08,
+                "upward_share_ci_high": 0.11,
+                "dd_share": 0.4,
+                "dd_share_ci_low": 0.3,
+                "dd_share_ci_high": 0.5,
+                "control_share": 0.1,
+                "excess": excess[0],
+                "excess_ci_low": excess[1],
+                "excess_ci_high": excess[2],
             }
-            for p, v in rmse.items()
-        ]
-        + [
-            {
-                "response": "accuracy",
-                "subset": "t1",
-                "predictor": "log_flops",
-                "rmse_pooled": 0.0,
-                "complete": True,
-            }
         ]
     )
 
 
-def test_loso_finding():
-    summary = loso_summary(
-        {
-            "log_ppl": 0.01,
-            "log_flops": 0.05,
-            "log_params_tokens": 0.04,
-            "log_ppl_params": 0.012,
-        }
-    )
-    best, size_adds = loso_finding(summary)
-    assert best["holds"] == YES
-    assert (
-        best["value_here"]
-        == "log_ppl 0.01, log_ppl_params 0.012, log_params_tokens 0.04, log_flops 0.05"
-    )
-    assert size_adds["holds"] == YES
-    assert size_adds["value_here"] == "ratio 1.200 (log_ppl_params 0.012 / log_ppl 0.01)"
-    # A task-level log_flops RMSE of 0 must not count against the mean-accuracy comparison (it did not).
-    summary = loso_summary(
-        {
-            "log_ppl": 0.05,
-            "log_flops": 0.04,
-            "log_params_tokens": 0.06,
-            "log_ppl_params": 0.01,
-        }
-    )
-    best, size_adds = loso_finding(summary)
-    assert (best["holds"], size_adds["holds"]) == (NO, NO)
+def test_double_descent_rows():
+    (row,) = double_descent_rows(double_descent_table((0.3, 0.2, 0.4)))
+    assert row["verdict"] == YES and row["finding"] == 1
+    assert "upward in a after 0.2 of training, followed in l's whole trajectory" in row["statistic"]
+    assert "9.4% [8.0, 11.0] of all tokens" in row["note"]
+    (row,) = double_descent_rows(double_descent_table((0.0, -0.1, 0.1)))
+    assert row["verdict"] == INCONCLUSIVE
+    # no upward token rises and falls, and at the others' rate (0.1) 2 would: a zero-event share
+    # has a zero-width bootstrap interval, which is no evidence either way
+    (row,) = double_descent_rows(double_descent_table((-0.1, -0.12, -0.08), 20, n_dd_upward=0))
+    assert row["verdict"] == INCONCLUSIVE and "too rare to compare" in row["note"]
+    (row,) = double_descent_rows(double_descent_table((0.0, np.nan, np.nan), n_upward=0))
+    assert row["verdict"] == ABSENT and "no upward token" in row["note"]
+    assert double_descent_rows(None)[0]["verdict"] == ABSENT
+    assert double_descent_rows(pd.DataFrame())[0]["note"] == "no model is larger than the selector"
 
 
-def test_loso_finding_with_two_sizes_compares_only_what_is_evaluable():
-    summary = loso_summary(
-        {
-            "log_ppl": 0.01,
-            "log_flops": 0.05,
-            "log_params_tokens": float("nan"),
-            "log_ppl_params": float("nan"),
-        },
-        complete={"log_params_tokens": False, "log_ppl_params": False},
+def generation_inputs(n_prompts: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Texts decoded by s and l; non-decoders a and b find p_s-p_l texts harder with size."""
+    rng = np.random.default_rng(0)
+    sizes = pd.Series([1e6, 1e7, 1e8, 1e9], index=MODELS)
+    texts = pd.DataFrame(
+        [
+            {"setting": s, "decoding": d, "max_new_tokens": 8, "prompt_doc": p}
+            for s in ("p_s-p_l", "p_l")
+            for d in ("greedy", "nucleus")
+            for p in range(n_prompts)
+        ]
+    ).assign(small_model="s", large_model="l")
+    texts.insert(0, "text_id", np.arange(len(texts)))
+    rows = []
+    for model in MODELS:
+        for step in (0, 10, 20, 30):
+            for t in texts.itertuples(index=False):
+                sign = 1 if t.setting == "p_s-p_l" else -1
+                level = 3 + sign * 0.3 * np.log10(sizes[model]) + rng.normal(0, 0.05)
+                rows.append(
+                    {
+                        "text_id": t.text_id,
+                        "model": model,
+                        "step": step,
+                        "nll_sum": 8 * level,
+                        "n_tokens": 8,
+                    }
+                )
+    return texts, pd.DataFrame(rows), sizes
+
+
+def test_generation_rows_per_configuration():
+    texts, scores, sizes = generation_inputs()
+    rows = generation_rows(
+        texts,
+        scores,
+        sizes,
+        MODELS,
+        setting="p_s-p_l",
+        control="p_l",
+        start_fraction=0.1,
+        bootstrap=BOOT,
     )
-    best, size_adds = loso_finding(summary)
-    assert best["holds"] == YES
-    assert "log_params_tokens" in best["note"]
-    assert size_adds["holds"] == ABSENT
-    assert [r["holds"] for r in loso_finding(None)] == [ABSENT, ABSENT]
+    # per (decoding, length): inverse scaling and one trajectory per non-decoding model
+    assert len(rows) == 2 * (1 + 2)
+    scaling = [r for r in rows if "per decade of parameters" in r["statistic"]]
+    assert [r["verdict"] for r in scaling] == [YES, YES]
+    assert "decoding=greedy, max_new_tokens=8; control: p_l texts" in scaling[0]["statistic"]
+    # flat trajectories: neither a fall nor a rise
+    trajectories = [r for r in rows if "along training" in r["statistic"]]
+    assert {r["verdict"] for r in trajectories} <= {NO, INCONCLUSIVE}
+    assert "a's log PPL" in trajectories[0]["statistic"]
 
 
-def test_findings_table_shape_and_order():
-    table = findings_table(models=MODELS)
+def test_a_run_without_stages_says_not_in_this_run_everywhere():
+    table = findings_table(models=MODELS, bootstrap=BOOT)
     assert list(table.columns) == COLUMNS
-    assert table["finding"].tolist() == [1, 2, 2, 3, 3]
-    assert (table["holds"] == ABSENT).all()
+    assert set(table["finding"]) == {1, 2, 3}
+    assert set(table["verdict"]) == {ABSENT}
+    assert table["note"].str.contains("not part of this run").all()
+    assert table["value_here"].isna().all()
 
 
-def test_overlap_finding_reads_the_token_overlap_summary():
-    # lmtraj.trends.overlap's summary: per pair, plus "all" rows (the mean over pairs) that take precedence.
-    summary = pd.DataFrame(
-        {
-            "model_a": ["s", "s", "s", "all", "all", "all"],
-            "model_b": ["l", "l", "l", "all", "all", "all"],
-            "matching": ["valid_ppl", "flops", "step"] * 2,
-            "mean_jaccard": [0.9, 0.1, 0.1, 0.3, 0.35, 0.2],
-        }
+def test_full_table_has_known_verdicts_and_numeric_intervals():
+    texts, scores, sizes = generation_inputs(n_prompts=6)
+    checkpoints = pd.DataFrame({"model": MODELS, "step": 30, "params_total": sizes.to_numpy()})
+    table = findings_table(
+        models=MODELS,
+        bootstrap=BOOT,
+        overlap_tests=overlap_tests((0.05, 0.01, 0.09)),
+        double_descent=double_descent_table((0.3, 0.2, 0.4)),
+        texts=texts,
+        text_scores=scores,
+        checkpoints=checkpoints,
     )
-    (row,) = overlap_finding(summary)
-    assert row["value_here"] == "flops 0.350, valid_ppl 0.300, step 0.200"
-    assert row["holds"] == NO
+    assert set(table["verdict"]) <= set(VERDICTS)
+    measured = table[table["verdict"] != ABSENT]
+    assert (measured["ci_low"] <= measured["ci_high"]).all()
+    assert measured["null"].ne("").all()
+    assert table.loc[table["finding"] == 3, "verdict"].eq(ABSENT).all()

@@ -7,12 +7,24 @@ import pandas as pd
 import pytest
 
 from lmtraj.errors import DataError
-from lmtraj.regression.fits import fit_points, fit_predictor, leave_one_size_out, regression_tables
+from lmtraj.regression.fits import (
+    EXTREME,
+    INTERIOR,
+    fit_points,
+    fit_predictor,
+    fold_position,
+    leave_one_size_out,
+    loso_folds,
+    regression_tables,
+    size_coefficient,
+)
 from lmtraj.regression.points import (
+    CORPUS_MEAN,
     accuracy_responses,
     build_points,
     checkpoint_predictors,
     option_gap_responses,
+    pooled_rows,
     trend_share_points,
 )
 
@@ -287,3 +299,67 @@ def test_points_table_is_tidy():
     preds = tables.predictions
     assert len(preds) == 2 * 4 * len(ckpts)
     assert set(preds.columns) >= {"observed", "fitted", "predicted_loso"}
+
+
+def test_folds_are_interior_or_extreme_by_size():
+    ckpts = synthetic_checkpoints({"s": 1e7, "m": 1e8, "l": 1e9, "xl": 1e10})
+    tables = regression_tables(ckpts, accuracy_scores(ckpts))
+    points = tables.points.query("subset == 'mean'")
+    assert fold_position(points) == {"s": EXTREME, "m": INTERIOR, "l": INTERIOR, "xl": EXTREME}
+    folds = tables.loso_folds.query("subset == 'mean' and predictor == 'log_ppl'")
+    assert folds.set_index("held_out")["position"].to_dict() == fold_position(points)
+    summary = tables.loso_summary.query("subset == 'mean'").set_index("predictor")
+    assert (summary["n_interior_folds"] == 2).all()
+    # the pooled RMSE lies between those of the two kinds of fold
+    for row in summary.itertuples():
+        lo, hi = sorted([row.rmse_interior, row.rmse_extreme])
+        assert lo - 1e-12 <= row.rmse_pooled <= hi + 1e-12
+
+
+def test_fold_operators_reproduce_leave_one_size_out():
+    ckpts = synthetic_checkpoints()
+    points = regression_tables(ckpts, accuracy_scores(ckpts)).points.query("subset == 'mean'")
+    points = points.reset_index(drop=True)
+    _, predictions = leave_one_size_out(points, "log_params_tokens")
+    got = np.full(len(points), np.nan)
+    y = points["y"].to_numpy()
+    for fold in loso_folds(points, "log_params_tokens"):
+        if fold.operator is not None:
+            got[fold.test] = fold.operator @ y[~fold.test]
+    np.testing.assert_allclose(got, predictions["predicted_loso"].to_numpy())
+
+
+def test_size_coefficient_with_and_without_a_size_effect():
+    sizes = {f"m{i}": 10.0 ** (6 + i) for i in range(5)}
+    ckpts = synthetic_checkpoints(sizes)
+    for effect in (0.0, 0.03):
+        points = regression_tables(ckpts, accuracy_scores(ckpts, size_effect=effect)).points
+        fit = size_coefficient(points.query("subset == 'mean'"))
+        assert fit["cov_type"] == "cluster"
+        assert fit["ci_low"] < effect < fit["ci_high"]
+    few = regression_tables(synthetic_checkpoints(), accuracy_scores(synthetic_checkpoints()))
+    fit = size_coefficient(few.points.query("subset == 'mean'"))
+    assert fit["cov_type"] == "HC1" and "need 4 to cluster" in fit["cov_note"]
+
+
+def test_bigbench_and_corpus_tasks_are_pooled_apart():
+    scores = pd.DataFrame(
+        {
+            "model": ["a"] * 4,
+            "step": [10] * 4,
+            "task": ["t1", "t2", "corpus_a", "corpus_b"],
+            "kind": ["bigbench", "bigbench", "corpus", "corpus"],
+            "accuracy": [0.2, 0.4, 0.8, 1.0],
+        }
+    )
+    out = accuracy_responses(scores).set_index("subset")["y"]
+    assert out["mean"] == pytest.approx(0.3)  # BIG-bench tasks only: the paper's response
+    assert out[CORPUS_MEAN] == pytest.approx(0.9)
+    assert set(pooled_rows(out.reset_index().assign(response="accuracy"))["subset"]) == {
+        "mean",
+        CORPUS_MEAN,
+    }
+    only_corpus = accuracy_responses(scores[scores["kind"] == "corpus"])
+    assert "mean" not in set(only_corpus["subset"])
+    with pytest.raises(DataError, match="unknown task kind 'other'"):
+        accuracy_responses(scores.assign(kind="other"))

@@ -1,80 +1,75 @@
-"""The findings table: does each of the abstract's three findings hold on this run?
+"""The findings table: does each of the abstract's three findings hold on this run, and how sure is it?
 
-One row per checked statistic, columns:
-``finding`` (1, 2, 3), ``claim``, ``statistic``, ``value_here`` (the measured value, formatted),
-``paper_value_or_direction``, ``holds`` (``yes`` | ``no`` | ``not in this run``) and ``note`` (why a
-finding could not be checked, or what the comparison left out). A finding whose input table is absent
-(``None``) or lacks what it needs says ``not in this run``; it is never guessed.
+One row per checked statistic, columns `COLUMNS`: ``finding`` (1, 2, 3), ``claim``, ``statistic``,
+``value_here`` (the statistic on this run's data), ``ci_low`` / ``ci_high`` (its bootstrap interval
+at ``regression.findings.confidence``), ``null`` (the value the claim must exceed), ``verdict``
+(``yes`` | ``no`` | ``inconclusive`` | ``not in this run``), ``paper_value_or_direction`` and
+``note`` (the parts of the statistic, or why it could not be measured).
 
-Inputs (the minimal columns read here; other columns are ignored):
+Every statistic is phrased so that the claim is "larger than the null": ``yes`` when the whole interval
+lies above it, ``no`` when the whole interval lies below, ``inconclusive`` otherwise
+(`lmtraj.regression.bootstrap.verdict`); finding 3's "size adds nothing" is an equivalence test
+(`lmtraj.regression.finding_accuracy`). A finding whose inputs are not part of the run says ``not in
+this run`` with the reason; it is never guessed.
 
-1. **Same tokens at the same perplexity** (trends stage, `lmtraj.trends.overlap`): either its summary
-   (``model_a, matching, mean_jaccard``; the ``model_a == "all"`` rows, the mean over model pairs, are
-   used when present) or its detail (``matching, jaccard``, one row per interval, averaged here).
-   ``matching`` is ``valid_ppl`` | ``flops`` | ``step`` (how checkpoints of two models were lined up);
-   the Jaccard index is the overlap of the two models' most-improved token sets between consecutive
-   matched checkpoints. Holds when matching by validation perplexity gives a strictly higher mean than
-   every other matching present (as `lmtraj.trends.overlap.finding_holds`).
-2. **Inverse scaling of p_s - p_l texts** (generation stage, perplexity of generated texts):
-   ``model, step, setting, ppl``, one row per (model, checkpoint, setting[, configuration]); the optional
-   configuration columns (`GENERATION_CONFIG_COLUMNS` that are present, e.g. decoding and length) each
-   give their own rows. Two statistics per configuration, for the texts of `setting` (default
-   ``p_s-p_l``, the generation stage's name): (a) Spearman's rho between model size rank and
-   final-checkpoint PPL; holds when rho > 0 and the largest model's PPL exceeds the smallest's (paper,
-   nucleus, 50 tokens: 41.5, 88.3, 104.1, 106.4, 120.7, rho = 1). (b) the smallest model's final PPL
-   over its PPL at the first checkpoint at or after `start_fraction` of its training (by step); holds
-   when < 1 (paper: 125M falls from about 74-94 at 2K steps to 41.5). Not from step 0: every model
-   first collapses from vocabulary-size perplexity on any text, which says nothing about these texts;
-   the paper's first checkpoint (2K steps) already lies past that collapse, and the larger models'
-   later rise happens after it.
-3. **Perplexity predicts behaviour better than size or compute** (`lmtraj.regression.fits` leave-one-size-out
-   summary): ``response, subset, predictor, rmse_pooled, complete`` for ``response="accuracy"``,
-   ``subset="mean"``. (a) Holds when ``log_ppl`` has a lower pooled RMSE than every other single-family
-   predictor set (``log_flops``, ``log_params_tokens``) that could be evaluated on every fold. (b) Adding
-   log parameters to log perplexity does not lower the held-out error (the paper's curves of all sizes
-   overlap against perplexity, so size should add nothing).
-
-Models are ordered smallest first (the config order, which is the size order of the run).
+1. Same tokens at the same perplexity: the paired comparison of checkpoint matchings
+   (`lmtraj.trends.overlap`, its ``overlap_tests`` table) for the rank correlation and the Jaccard
+   index of per-token loss reductions, against the best rival matching; and token-level double
+   descent (`lmtraj.trends.double_descent.token_double_descent_table`).
+2. Inverse scaling of p_s - p_l texts on models that did not decode them
+   (`lmtraj.regression.finding_texts`).
+3. Perplexity predicts accuracy (`lmtraj.regression.finding_accuracy`), BIG-bench and corpus-derived
+   tasks apart.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from lmtraj.errors import DataError
+from lmtraj.regression.bootstrap import ABSENT, INCONCLUSIVE, NO, VERDICTS, YES, Bootstrap, verdict
+from lmtraj.regression.finding_accuracy import accuracy_rows
+from lmtraj.regression.finding_texts import text_rows
 
-YES, NO, ABSENT = "yes", "no", "not in this run"
+__all__ = ["ABSENT", "COLUMNS", "INCONCLUSIVE", "NO", "VERDICTS", "YES", "findings_table"]
+
 COLUMNS = [
     "finding",
     "claim",
     "statistic",
     "value_here",
+    "ci_low",
+    "ci_high",
+    "null",
+    "verdict",
     "paper_value_or_direction",
-    "holds",
     "note",
 ]
 CLAIMS = {
-    1: "Checkpoints of different sizes at the same validation perplexity improve on the same tokens",
-    2: "Texts favoured by the small over the large model (p_s - p_l) get higher perplexity in larger models, "
-    "while the smallest model's perplexity on them falls over training",
-    3: "Validation perplexity predicts downstream accuracy better than model size or training compute",
+    1: "At the same validation perplexity, models of different sizes improve on the same tokens; "
+    "of the rest, some show double descent",
+    2: "Texts favoured by the small over the large model (p_s - p_l) get higher perplexity in larger "
+    "models; along training all sizes first lower their perplexity, the larger ones later raise it",
+    3: "Validation perplexity predicts downstream accuracy better than model size or training compute, "
+    "and size adds nothing once perplexity is known",
 }
-PPL_MATCHING = "valid_ppl"
-GENERATION_CONFIG_COLUMNS = ("decoding", "max_new_tokens")
-SINGLE_PREDICTORS = ("log_flops", "log_params_tokens")
+# A share compared from fewer events than this (observed among the upward tokens, or expected there
+# at the other tokens' rate) has a degenerate bootstrap: resamples of zero events are all zero.
+MIN_EVENTS = 5
+SCORE_LABELS = {
+    "rank_correlation": "rank correlation of per-token loss reductions",
+    "jaccard": "Jaccard index of the most-improved token sets",
+}
 
 
-def _row(finding: int, statistic: str, value: str, paper: str, holds: str, note: str = "") -> dict:
-    return {
-        "finding": finding,
-        "claim": CLAIMS[finding],
-        "statistic": statistic,
-        "value_here": value,
-        "paper_value_or_direction": paper,
-        "holds": holds,
-        "note": note,
-    }
+def _row(finding: int, statistic: str, paper: str, **cells) -> dict:
+    row = {"finding": finding, "claim": CLAIMS[finding], "statistic": statistic}
+    row |= {"value_here": np.nan, "ci_low": np.nan, "ci_high": np.nan, "null": ""}
+    row |= {"verdict": ABSENT, "paper_value_or_direction": paper, "note": ""}
+    return row | cells
 
 
 def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -85,196 +80,252 @@ def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
         )
 
 
-def overlap_finding(overlap: pd.DataFrame | None) -> list[dict]:
-    """Finding 1 from the token-set overlap table (see the module docstring)."""
-    statistic = "mean Jaccard overlap of most-improved token sets, by checkpoint matching"
-    paper = (
-        "no number; perplexity matching highest (Figs. 3, 4, 12: curves overlap against valid PPL)"
-    )
-    if overlap is None or overlap.empty:
-        return [
+def overlap_rows(tests: pd.DataFrame | None) -> list[dict]:
+    """Finding 1, matching: valid_ppl against the best rival matching, for both scores."""
+    paper = "no number; Figs. 3, 4, 12: curves of all sizes overlap against validation perplexity"
+    rows = []
+    for score, label in SCORE_LABELS.items():
+        statistic = (
+            f"paired difference in per-interval {label}: checkpoints matched by validation perplexity "
+            "minus the best other matching (FLOPs, step, tokens seen)"
+        )
+        if tests is None:
+            rows.append(_row(1, statistic, paper, note="the trends stage is not part of this run"))
+            continue
+        _require(tests, ["score", "rival", "estimate", "ci_low", "ci_high"], "overlap tests")
+        sel = tests[(tests["score"] == score) & (tests["rival"] == "best")]
+        if sel.empty or not np.isfinite(sel["estimate"].iloc[0]):
+            note = "no pair of models has a reference interval that every matching covers"
+            rows.append(_row(1, statistic, paper, note=note))
+            continue
+        rec = sel.iloc[0]
+        per_rival = tests[(tests["score"] == score) & (tests["rival"] != "best")]
+        parts = ", ".join(
+            f"{r.rival} {r.estimate:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}]"
+            for r in per_rival.itertuples(index=False)
+        )
+        extent = (
+            f"; {int(rec['n_pairs'])} model pair(s), {int(rec['n_intervals'])} reference intervals"
+            if {"n_pairs", "n_intervals"} <= set(tests.columns)
+            else ""
+        )
+        rows.append(
             _row(
                 1,
                 statistic,
-                "",
                 paper,
-                ABSENT,
-                "the token-set overlap table is not part of this run",
+                value_here=float(rec["estimate"]),
+                ci_low=float(rec["ci_low"]),
+                ci_high=float(rec["ci_high"]),
+                null="<= 0",
+                verdict=verdict(rec["ci_low"], rec["ci_high"]),
+                note=f"valid_ppl minus each matching: {parts}{extent}",
             )
-        ]
-    if "mean_jaccard" in overlap.columns:
-        _require(overlap, ["model_a", "matching", "mean_jaccard"], "token-set overlap summary")
-        pooled = overlap.loc[overlap["model_a"] == "all"]
-        means = (pooled if len(pooled) else overlap).groupby("matching")["mean_jaccard"].mean()
-    else:
-        _require(overlap, ["matching", "jaccard"], "token-set overlap")
-        means = overlap.groupby("matching")["jaccard"].mean()
-    means = means.dropna()
-    value = ", ".join(f"{m} {v:.3f}" for m, v in means.sort_values(ascending=False).items())
-    if PPL_MATCHING not in means.index or len(means) < 2:
-        note = f"needs {PPL_MATCHING!r} and at least one other matching; have {list(means.index)}"
-        return [_row(1, statistic, value, paper, ABSENT, note)]
-    others = means.drop(PPL_MATCHING)
-    holds = YES if means[PPL_MATCHING] > others.max() else NO
-    return [_row(1, statistic, value, paper, holds)]
-
-
-def generation_finding(
-    generation: pd.DataFrame | None,
-    models: list[str],
-    setting: str = "p_s-p_l",
-    start_fraction: float = 0.1,
-) -> list[dict]:
-    """Finding 2 (a: inverse scaling at the final checkpoint; b: the smallest model improves) per configuration."""
-    stat_a = f"Spearman rho of final-checkpoint PPL of {setting} texts vs size"
-    stat_b = (
-        f"smallest model's final PPL on {setting} texts / its PPL at {start_fraction:g} of training"
-    )
-    paper_a = "rho = 1 (nucleus, 50 tokens: 41.5, 88.3, 104.1, 106.4, 120.7 for 125M...30B)"
-    paper_b = "< 1 (125M falls during training; larger sizes rise)"
-    if generation is None or generation.empty:
-        note = "the generated-text perplexity table is not part of this run"
-        return [
-            _row(2, stat_a, "", paper_a, ABSENT, note),
-            _row(2, stat_b, "", paper_b, ABSENT, note),
-        ]
-    _require(generation, ["model", "step", "setting", "ppl"], "generated-text perplexity")
-    texts = generation.loc[generation["setting"] == setting]
-    if texts.empty:
-        note = f"no {setting!r} texts; settings present: {sorted(generation['setting'].unique())}"
-        return [
-            _row(2, stat_a, "", paper_a, ABSENT, note),
-            _row(2, stat_b, "", paper_b, ABSENT, note),
-        ]
-    unknown = sorted(set(texts["model"]) - set(models))
-    if unknown:
-        raise DataError(
-            f"findings: generated-text table has model(s) {unknown} not in the run's models {models}"
         )
-    config_cols = [c for c in GENERATION_CONFIG_COLUMNS if c in texts.columns]
-    groups = texts.groupby(config_cols, sort=True) if config_cols else [((), texts)]
-    rows = []
-    for config, group in groups:
-        config = config if isinstance(config, tuple) else (config,)
-        where = ", ".join(f"{c}={v}" for c, v in zip(config_cols, config, strict=True))
-        suffix = f" ({where})" if where else ""
-        ordered = group.sort_values("step")
-        present = [m for m in models if m in set(ordered["model"])]
-        rows.append(_inverse_scaling_row(ordered, present, stat_a + suffix, paper_a))
-        rows.append(_smallest_falls_row(ordered, present, start_fraction, stat_b + suffix, paper_b))
     return rows
 
 
-def _inverse_scaling_row(ordered: pd.DataFrame, present: list[str], stat: str, paper: str) -> dict:
-    if len(present) < 2:
-        return _row(2, stat, "", paper, ABSENT, f"needs 2 or more models, have {present}")
-    finals = ordered.groupby("model")["ppl"].last()[present]
-    rho = pd.Series(np.arange(len(present)), index=present).corr(finals, method="spearman")
-    value = f"rho {rho:.2f}; " + ", ".join(f"{m} {v:.4g}" for m, v in finals.items())
-    return _row(2, stat, value, paper, YES if rho > 0 and finals.iloc[-1] > finals.iloc[0] else NO)
-
-
-def _smallest_falls_row(
-    ordered: pd.DataFrame, present: list[str], start_fraction: float, stat: str, paper: str
-) -> dict:
-    if not present:
-        return _row(2, stat, "", paper, ABSENT, "no model has these texts")
-    smallest = present[0]
-    rows = ordered.loc[ordered["model"] == smallest]
-    steps = rows["step"].to_numpy()
-    start = rows.loc[rows["step"] >= start_fraction * steps.max()].iloc[0]
-    end = rows.iloc[-1]
-    if start["step"] == end["step"]:
-        note = f"{smallest!r} has no checkpoint between {start_fraction:g} of training and its last"
-        return _row(2, stat, "", paper, ABSENT, note)
-    ratio = end["ppl"] / start["ppl"]
-    value = (
-        f"{ratio:.3f} ({smallest}: {start['ppl']:.4g} at step {start['step']} -> "
-        f"{end['ppl']:.4g} at step {end['step']})"
+def double_descent_rows(table: pd.DataFrame | None) -> list[dict]:
+    """Finding 1, double descent: per larger model, the excess share of the selector's upward tokens
+    whose curve rises and falls after its first minimum."""
+    paper = "9.4% of tokens are upward for OPT-1.3B and show double descent in larger models"
+    statistic = (
+        "share of upward tokens rising and falling after their first minimum in a larger model"
     )
-    return _row(2, stat, value, paper, YES if ratio < 1 else NO)
-
-
-def loso_finding(loso_summary: pd.DataFrame | None) -> list[dict]:
-    """Finding 3 from the leave-one-size-out summary of `lmtraj.regression.fits` (mean accuracy)."""
-    stat_a = "leave-one-size-out RMSE of mean accuracy, by predictor"
-    stat_b = "leave-one-size-out RMSE of mean accuracy, log PPL + log params vs log PPL"
-    paper_a = (
-        "no regression in the paper; Fig. 8: accuracy curves of all sizes overlap against valid PPL"
-    )
-    paper_b = "size adds nothing once perplexity is known (curves overlap)"
-    if loso_summary is None or loso_summary.empty:
-        note = "the regression has no leave-one-size-out summary in this run"
-        return [
-            _row(3, stat_a, "", paper_a, ABSENT, note),
-            _row(3, stat_b, "", paper_b, ABSENT, note),
-        ]
+    if table is None:
+        return [_row(1, statistic, paper, note="the trends stage is not part of this run")]
+    if table.empty:
+        return [_row(1, statistic, paper, note="no model is larger than the selector")]
     _require(
-        loso_summary,
-        ["response", "subset", "predictor", "rmse_pooled", "complete"],
-        "leave-one-size-out",
+        table,
+        ["selector", "fraction", "model", "excess", "excess_ci_low", "excess_ci_high"],
+        "token double-descent",
     )
-    mean = loso_summary.loc[
-        (loso_summary["response"] == "accuracy") & (loso_summary["subset"] == "mean")
-    ]
-    rmse = (
-        mean.set_index("predictor")["rmse_pooled"]
-        .where(mean.set_index("predictor")["complete"])
-        .dropna()
-    )
-    value = ", ".join(f"{p} {v:.4g}" for p, v in rmse.sort_values().items())
-    skipped = [p for p in mean["predictor"] if p not in rmse.index]
-    skipped_note = f"not evaluable on every fold: {skipped}" if skipped else ""
-    if "log_ppl" not in rmse.index:
-        note = "log_ppl has no leave-one-size-out RMSE for mean accuracy" + (
-            f"; {skipped_note}" if skipped else ""
+    rows = []
+    for rec in table.itertuples(index=False):
+        stat = (
+            f"{statistic}, minus the same share among the other tokens: tokens upward in "
+            f"{rec.selector} after {rec.fraction:g} of training, followed in {rec.model}'s whole "
+            "trajectory"
         )
+        note = (
+            f"{rec.dd_share:.3f} [{rec.dd_share_ci_low:.3f}, {rec.dd_share_ci_high:.3f}] of "
+            f"{rec.n_upward} upward tokens vs {rec.control_share:.3f} of the others; upward tokens "
+            f"are {100 * rec.upward_share:.1f}% [{100 * rec.upward_share_ci_low:.1f}, "
+            f"{100 * rec.upward_share_ci_high:.1f}] of all tokens"
+        )
+        if rec.n_upward == 0:
+            rows.append(_row(1, stat, paper, note=f"{rec.selector} has no upward token"))
+            continue
+        result = verdict(rec.excess_ci_low, rec.excess_ci_high)
+        events = max(getattr(rec, "n_dd_upward", np.inf), rec.n_upward * rec.control_share)
+        if events < MIN_EVENTS:
+            result = INCONCLUSIVE
+            note += (
+                f"; fewer than {MIN_EVENTS} upward tokens rise and fall (observed, or expected at "
+                "the other tokens' rate): too rare to compare"
+            )
+        rows.append(
+            _row(
+                1,
+                stat,
+                paper,
+                value_here=float(rec.excess),
+                ci_low=float(rec.excess_ci_low),
+                ci_high=float(rec.excess_ci_high),
+                null="<= 0",
+                verdict=result,
+                note=note,
+            )
+        )
+    return rows
+
+
+TEXT_STATS = {
+    "inverse_scaling": (
+        "min(slope, slope minus control slope) of final-checkpoint log PPL of {setting} texts per "
+        "decade of parameters, over models that did not decode them",
+        "rises with size (nucleus, 50 tokens: 41.5, 88.3, 104.1, 106.4, 120.7 for 125M...30B)",
+    ),
+    "trajectory": (
+        "min(fall, rise, rise minus control rise) of {model}'s log PPL on {setting} texts along "
+        "training (cross-fitted turning point)",
+        "all sizes first fall; larger ones later rise (1.3B: 73.6 at 2K, 66.8 at 6K, 88.3 at the end)",
+    ),
+}
+
+
+def generation_rows(
+    texts: pd.DataFrame | None,
+    scores: pd.DataFrame | None,
+    sizes: pd.Series | None,
+    models: Sequence[str],
+    *,
+    setting: str,
+    control: str,
+    start_fraction: float,
+    bootstrap: Bootstrap,
+) -> list[dict]:
+    """Finding 2 (see `lmtraj.regression.finding_texts`)."""
+    if texts is None or scores is None or sizes is None:
+        note = "the generation stage is not part of this run"
         return [
-            _row(3, stat_a, value, paper_a, ABSENT, note),
-            _row(3, stat_b, value, paper_b, ABSENT, note),
+            _row(2, TEXT_STATS[s][0].format(setting=setting, model="each model"), TEXT_STATS[s][1])
+            | {"note": note}
+            for s in TEXT_STATS
         ]
-    rivals = rmse.reindex(SINGLE_PREDICTORS).dropna()
-    if rivals.empty:
-        row_a = _row(
-            3,
-            stat_a,
-            value,
-            paper_a,
-            ABSENT,
-            "no size/compute predictor evaluable; " + skipped_note,
+    rows = []
+    for rec in text_rows(
+        texts,
+        scores,
+        sizes,
+        models,
+        setting=setting,
+        control=control,
+        start_fraction=start_fraction,
+        bootstrap=bootstrap,
+    ):
+        template, paper = TEXT_STATS[rec["stat"]]
+        statistic = template.format(setting=setting, model=rec["model"] or "each model")
+        statistic += f" ({rec['config']}; control: {control} texts)" if rec["config"] else ""
+        cells = {k: rec[k] for k in ("ci_low", "ci_high", "null", "verdict", "note") if k in rec}
+        rows.append(_row(2, statistic, paper, value_here=rec.get("value", np.nan), **cells))
+    return rows
+
+
+ACCURACY_STATS = {
+    "interpolation": (
+        "leave-one-size-out RMSE of mean accuracy ({response}) on interior folds: best rival "
+        "(log FLOPs; log params + log tokens) minus log PPL",
+        "no regression in the paper; Fig. 8: accuracy curves of all sizes overlap against valid PPL",
+    ),
+    "size": (
+        "coefficient of log10 parameters next to log10 PPL, in-sample (accuracy per 10x parameters "
+        "at fixed perplexity; {response})",
+        "0: size adds nothing once perplexity is known (curves overlap)",
+    ),
+}
+
+
+def accuracy_finding_rows(
+    tasks: pd.DataFrame | None,
+    items: pd.DataFrame | None,
+    checkpoints: pd.DataFrame | None,
+    **options,
+) -> list[dict]:
+    """Finding 3 (see `lmtraj.regression.finding_accuracy`)."""
+    if tasks is None or items is None or checkpoints is None:
+        note = "the bigbench stage is not part of this run"
+        return [
+            _row(3, template.format(response="BIG-bench tasks"), paper) | {"note": note}
+            for template, paper in ACCURACY_STATS.values()
+        ]
+    rows = []
+    for rec in accuracy_rows(tasks, items, checkpoints, **options):
+        template, paper = ACCURACY_STATS[rec["stat"]]
+        cells = {k: rec[k] for k in ("ci_low", "ci_high", "null", "verdict", "note") if k in rec}
+        rows.append(
+            _row(
+                3,
+                template.format(response=rec["response"]),
+                paper,
+                value_here=rec.get("value", np.nan),
+                **cells,
+            )
         )
-    else:
-        row_a = _row(
-            3,
-            stat_a,
-            value,
-            paper_a,
-            YES if rmse["log_ppl"] < rivals.min() else NO,
-            skipped_note,
-        )
-    if "log_ppl_params" not in rmse.index:
-        note = "log_ppl_params not evaluable on every fold"
-        row_b = _row(3, stat_b, "", paper_b, ABSENT, note)
-    else:
-        ratio = rmse["log_ppl_params"] / rmse["log_ppl"]
-        both = f"log_ppl_params {rmse['log_ppl_params']:.4g} / log_ppl {rmse['log_ppl']:.4g}"
-        row_b = _row(3, stat_b, f"ratio {ratio:.3f} ({both})", paper_b, YES if ratio >= 1 else NO)
-    return [row_a, row_b]
+    return rows
 
 
 def findings_table(
     *,
-    models: list[str],
-    overlap: pd.DataFrame | None = None,
-    generation: pd.DataFrame | None = None,
-    loso_summary: pd.DataFrame | None = None,
+    models: Sequence[str],
+    bootstrap: Bootstrap,
+    overlap_tests: pd.DataFrame | None = None,
+    double_descent: pd.DataFrame | None = None,
+    texts: pd.DataFrame | None = None,
+    text_scores: pd.DataFrame | None = None,
+    checkpoints: pd.DataFrame | None = None,
+    tasks: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
     generation_setting: str = "p_s-p_l",
-    generation_start_fraction: float = 0.1,
+    control_setting: str = "p_l",
+    start_fraction: float = 0.1,
+    metric: str = "acc",
+    size_margin: float = 0.02,
+    min_clusters: int = 4,
+    params_col: str = "params_total",
 ) -> pd.DataFrame:
-    """All findings rows, in the abstract's order."""
+    """All rows, in the abstract's order; an input left as None is a stage not in the run."""
+    sizes = None
+    if checkpoints is not None:
+        _require(checkpoints, ["model", params_col], "checkpoints")
+        sizes = checkpoints.drop_duplicates("model").set_index("model")[params_col]
     rows = (
-        overlap_finding(overlap)
-        + generation_finding(generation, models, generation_setting, generation_start_fraction)
-        + loso_finding(loso_summary)
+        overlap_rows(overlap_tests)
+        + double_descent_rows(double_descent)
+        + generation_rows(
+            texts,
+            text_scores,
+            sizes,
+            models,
+            setting=generation_setting,
+            control=control_setting,
+            start_fraction=start_fraction,
+            bootstrap=bootstrap,
+        )
+        + accuracy_finding_rows(
+            tasks,
+            items,
+            checkpoints,
+            metric=metric,
+            bootstrap=bootstrap,
+            size_margin=size_margin,
+            min_clusters=min_clusters,
+            params_col=params_col,
+        )
     )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    bad = set(table["verdict"]) - set(VERDICTS)
+    if bad:
+        raise DataError(f"findings: unknown verdict(s) {sorted(bad)}")
+    return table

@@ -28,6 +28,13 @@ Two kinds of evidence come out:
   same perplexity means the same behaviour, whatever the size": a predictor that needs the size to be
   seen in training cannot pass it. A predictor set whose design matrix is rank-deficient on a training
   fold (e.g. ``log_params`` when the training fold holds a single size) gets NaN and a note, not a guess.
+  Folds are *interior* (the held-out size lies between two training sizes: interpolation) or *extreme*
+  (the smallest or largest size: extrapolation in log parameters, which penalises every predictor that
+  uses size; with three sizes two of three folds are extreme). The summary pools each kind separately
+  (``rmse_interior``, ``rmse_extreme``) besides all folds together (`fold_position`).
+- **Size coefficient** (`size_coefficient`): the in-sample coefficient of log10 parameters next to log10
+  perplexity, with its interval (clustered by model when there are enough models, else HC1 and a
+  note): does size add anything once perplexity is known?
 
 Input tables (all tidy, snake_case):
 
@@ -93,7 +100,7 @@ class RegressionTables:
 # Fits
 
 
-def _design(points: pd.DataFrame, predictor: str) -> np.ndarray:
+def design(points: pd.DataFrame, predictor: str) -> np.ndarray:
     return sm.add_constant(points[list(PREDICTORS[predictor])].to_numpy(float), has_constant="add")
 
 
@@ -115,7 +122,7 @@ def fit_predictor(
     """
     if predictor not in PREDICTORS:
         raise DataError(f"unknown predictor {predictor!r}; choose from {list(PREDICTORS)}")
-    x = _design(points, predictor)
+    x = design(points, predictor)
     y = points["y"].to_numpy(float)
     n, k = x.shape
     if n <= k:
@@ -179,6 +186,75 @@ def _ols_coef(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(x, y, rcond=None)[0]
 
 
+INTERIOR, EXTREME = "interior", "extreme"
+
+
+def fold_position(points: pd.DataFrame) -> dict[str, str]:
+    """Each model's fold kind: ``extreme`` for the smallest and largest parameter counts, else
+    ``interior``. Sizes come from ``log10_params`` when present, else from the order of appearance."""
+    models = list(dict.fromkeys(points["model"]))
+    if "log10_params" in points.columns:
+        size = points.groupby("model", sort=False)["log10_params"].first()
+    else:
+        size = pd.Series(np.arange(len(models), dtype=float), index=models)
+    lo, hi = size.min(), size.max()
+    return {m: EXTREME if size[m] in (lo, hi) else INTERIOR for m in models}
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One leave-one-size-out fold as a linear map: held-out predictions = ``operator @ y[train]``
+    (None when the training design is rank-deficient), so many responses share one fit."""
+
+    held_out: str
+    position: str
+    test: np.ndarray  # boolean mask of the held-out points
+    operator: np.ndarray | None  # (n_test, n_train)
+
+
+def loso_folds(points: pd.DataFrame, predictor: str) -> list[Fold]:
+    """The folds of `leave_one_size_out` as linear operators (for bootstrapped responses)."""
+    x = design(points, predictor)
+    model_col = points["model"].to_numpy()
+    positions = fold_position(points)
+    folds = []
+    for held_out in dict.fromkeys(model_col):
+        test = model_col == held_out
+        x_train = x[~test]
+        operator = None
+        if np.linalg.matrix_rank(x_train) == x_train.shape[1]:
+            operator = x[test] @ np.linalg.pinv(x_train)
+        folds.append(Fold(held_out, positions[held_out], test, operator))
+    return folds
+
+
+def size_coefficient(points: pd.DataFrame, *, min_clusters: int = 4, alpha: float = 0.05) -> dict:
+    """The in-sample log10-parameters coefficient of ``log_ppl_params`` with its interval, the
+    covariance used and its note (`fit_predictor`); NaN coefficient when it cannot be fitted."""
+    try:
+        stats, coefs = fit_predictor(
+            points, "log_ppl_params", min_clusters=min_clusters, alpha=alpha
+        )
+    except DataError as err:
+        return {
+            "coef": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "cov_type": "",
+            "cov_note": str(err),
+        }
+    row = next((c for c in coefs if c["term"] == "log10_params"), None)
+    if row is None:
+        return {"coef": np.nan, "ci_low": np.nan, "ci_high": np.nan} | {
+            "cov_type": "",
+            "cov_note": stats["cov_note"],
+        }
+    return {k: row[k] for k in ("coef", "ci_low", "ci_high", "cov_type")} | {
+        "cov_note": stats["cov_note"],
+        "n_models": stats["n_models"],
+    }
+
+
 def leave_one_size_out(
     points: pd.DataFrame, predictor: str, *, label: str = ""
 ) -> tuple[list[dict], pd.DataFrame]:
@@ -193,9 +269,10 @@ def leave_one_size_out(
         raise DataError(
             f"leave-one-size-out {label or predictor}: needs at least 2 models, got {models}"
         )
-    x_all = _design(points, predictor)
+    x_all = design(points, predictor)
     y_all = points["y"].to_numpy(float)
     model_col = points["model"].to_numpy()
+    positions = fold_position(points)
     predicted = np.full(len(points), np.nan)
     folds = []
     for held_out in models:
@@ -210,6 +287,7 @@ def leave_one_size_out(
         folds.append(
             {
                 "held_out": held_out,
+                "position": positions[held_out],
                 "n_train": int((~test).sum()),
                 "n_test": int(test.sum()),
                 "rmse": float(np.sqrt(np.mean(err**2))) if not note else np.nan,
@@ -267,16 +345,18 @@ def fit_points(
             fold_table = pd.DataFrame(fold_rows)
             err = loso["predicted_loso"].to_numpy() - group["y"].to_numpy()
             usable = ~np.isnan(err)
+            position = group["model"].map(fold_position(group)).to_numpy()
             summaries.append(
                 {
                     **key,
                     "n_folds": int(fold_table["rmse"].notna().sum()),
                     "n_points": int(usable.sum()),
-                    "rmse_pooled": float(np.sqrt(np.mean(err[usable] ** 2)))
-                    if usable.any()
-                    else np.nan,
+                    "rmse_pooled": _rmse(err, usable),
                     "rmse_mean_fold": float(fold_table["rmse"].mean()),
                     "complete": bool(usable.all()),
+                    "n_interior_folds": int((fold_table["position"] == INTERIOR).sum()),
+                    "rmse_interior": _rmse(err, position == INTERIOR),
+                    "rmse_extreme": _rmse(err, position == EXTREME),
                 }
             )
             fitted = _fitted(group, predictor)
@@ -316,8 +396,16 @@ def fit_points(
     )
 
 
+def _rmse(err: np.ndarray, where: np.ndarray) -> float:
+    """Pooled RMSE of `err` over `where`; NaN when empty or when any selected fold is missing."""
+    chosen = err[where]
+    if chosen.size == 0 or np.isnan(chosen).any():
+        return np.nan
+    return float(np.sqrt(np.mean(chosen**2)))
+
+
 def _fitted(group: pd.DataFrame, predictor: str) -> np.ndarray:
-    x = _design(group, predictor)
+    x = design(group, predictor)
     if np.linalg.matrix_rank(x) < x.shape[1]:
         return np.full(len(group), np.nan)
     return x @ _ols_coef(x, group["y"].to_numpy(float))

@@ -12,7 +12,11 @@ import pandas as pd
 from lmtraj.errors import DataError
 
 PREDICTOR_COLUMNS = ("log10_valid_ppl", "log10_flops", "log10_params", "log10_tokens")
-MEAN = "mean"  # the subset name of a response pooled over tasks
+MEAN = (
+    "mean"  # the subset name of a response pooled over tasks (BIG-bench tasks when kinds are known)
+)
+CORPUS_MEAN = "corpus_mean"  # pooled over the corpus-derived tasks, reported apart from BIG-bench
+POOLED = (MEAN, CORPUS_MEAN)
 POINT_COLUMNS = (
     "response",
     "subset",
@@ -78,9 +82,13 @@ def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
 
 
 def accuracy_responses(task_scores: pd.DataFrame, value_col: str = "accuracy") -> pd.DataFrame:
-    """``model, step, subset, y``: every task's accuracy plus their unweighted mean (``subset="mean"``).
+    """``model, step, subset, y``: every task's accuracy plus their unweighted means.
 
-    The mean uses only checkpoints that have every task (the authors' rule), so it never mixes task sets.
+    With a ``kind`` column (the bigbench stage's ``bigbench`` | ``corpus``), ``subset="mean"`` is the mean
+    over the BIG-bench tasks (the paper's response) and ``subset="corpus_mean"`` the mean over the
+    corpus-derived tasks, kept apart: those are built from the run's own held-out text, so they answer a
+    different question. Without it every task enters ``mean``. A mean uses only checkpoints that have
+    every task of its kind (the authors' rule), so it never mixes task sets.
     """
     _require(task_scores, ["model", "step", "task", value_col], "task scores")
     scores = task_scores[["model", "step", "task", value_col]].rename(columns={value_col: "y"})
@@ -89,6 +97,24 @@ def accuracy_responses(task_scores: pd.DataFrame, value_col: str = "accuracy") -
         raise DataError(
             f"task scores: duplicate row for model {dup['model']!r} step {dup['step']} task {dup['task']!r}"
         )
+    kinds = (
+        task_scores["kind"].map({"bigbench": MEAN, "corpus": CORPUS_MEAN})
+        if "kind" in task_scores.columns
+        else pd.Series(MEAN, index=task_scores.index)
+    )
+    if kinds.isna().any():
+        bad = task_scores.loc[kinds.isna(), "kind"].iloc[0]
+        raise DataError(f"task scores: unknown task kind {bad!r} (bigbench | corpus)")
+    means = [
+        _mean_over_tasks(scores.loc[kinds == subset], subset)
+        for subset in POOLED
+        if (kinds == subset).any()
+    ]
+    tasks = scores.rename(columns={"task": "subset"})
+    return pd.concat([*means, tasks], ignore_index=True)[["model", "step", "subset", "y"]]
+
+
+def _mean_over_tasks(scores: pd.DataFrame, subset: str) -> pd.DataFrame:
     n_tasks = scores["task"].nunique()
     per_ckpt = (
         scores.dropna(subset=["y"])
@@ -99,17 +125,16 @@ def accuracy_responses(task_scores: pd.DataFrame, value_col: str = "accuracy") -
     complete = per_ckpt["count"] == n_tasks
     if (~complete).any():
         log.warning(
-            "mean accuracy: dropped %d checkpoint(s) lacking some of the %d tasks",
+            "%s accuracy: dropped %d checkpoint(s) lacking some of the %d tasks",
+            subset,
             int((~complete).sum()),
             n_tasks,
         )
-    mean = (
+    return (
         per_ckpt.loc[complete, ["model", "step", "mean"]]
         .rename(columns={"mean": "y"})
-        .assign(subset=MEAN)
+        .assign(subset=subset)
     )
-    tasks = scores.rename(columns={"task": "subset"})
-    return pd.concat([mean, tasks], ignore_index=True)[["model", "step", "subset", "y"]]
 
 
 def option_gap_responses(task_scores: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +142,7 @@ def option_gap_responses(task_scores: pd.DataFrame) -> pd.DataFrame:
 
     Pooling over tasks is the paper's token-weighted geometric mean of option perplexity, applied to the
     correct and the incorrect options separately before taking the gap; without token counts each task
-    weighs the same.
+    weighs the same. Tasks are pooled by kind, as in `accuracy_responses`.
     """
     _require(
         task_scores,
@@ -134,9 +159,16 @@ def option_gap_responses(task_scores: pd.DataFrame) -> pd.DataFrame:
     df["w_i"] = df["incorrect_tokens"].astype(float) if weighted else 1.0
     df["wlog_c"] = df["w_c"] * df["log_c"]
     df["wlog_i"] = df["w_i"] * df["log_i"]
-    sums = df.groupby(["model", "step"])[["wlog_c", "w_c", "wlog_i", "w_i"]].sum().reset_index()
+    df["pool"] = (
+        df["kind"].map({"bigbench": MEAN, "corpus": CORPUS_MEAN}) if "kind" in df.columns else MEAN
+    )
+    sums = (
+        df.groupby(["pool", "model", "step"])[["wlog_c", "w_c", "wlog_i", "w_i"]]
+        .sum()
+        .reset_index()
+    )
     pooled = sums[["model", "step"]].assign(
-        subset=MEAN, y=sums["wlog_i"] / sums["w_i"] - sums["wlog_c"] / sums["w_c"]
+        subset=sums["pool"], y=sums["wlog_i"] / sums["w_i"] - sums["wlog_c"] / sums["w_c"]
     )
     tasks = df[["model", "step"]].assign(subset=df["task"], y=df["log_i"] - df["log_c"])
     return pd.concat([pooled, tasks], ignore_index=True)
@@ -206,6 +238,6 @@ def build_points(
 
 
 def pooled_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of responses pooled over tasks (subset "mean") and the trend-share rows: the headline
-    rows of every regression table (per-task rows stay in the TSVs)."""
-    return table.loc[(table["subset"] == MEAN) | (table["response"] == "trend_share")]
+    """The rows of responses pooled over tasks (subsets "mean" and "corpus_mean") and the trend-share
+    rows: the headline rows of every regression table (per-task rows stay in the TSVs)."""
+    return table.loc[table["subset"].isin(POOLED) | (table["response"] == "trend_share")]
