@@ -1,12 +1,12 @@
-"""Multiple-choice tasks built from held-out validation text, in BIG-bench's task.json format.
+"""Multiple-choice tasks built from held-out text, in BIG-bench's task.json format.
 
 Tiny models stay at chance on BIG-bench, so these tasks give the downstream analysis a signal that
-grows with training. Both use whitespace-separated words of the validation documents (never seen in
-training) and a seeded generator, so a config fixes them exactly.
+grows with training. Both use whitespace-separated words of the task documents (`corpus.task_documents`:
+never seen in training, and disjoint from the perplexity and token-analysis sets) and a seeded generator, so a config fixes them exactly.
 
 - `corpus_continuation`: after `prefix_words` words of a document, pick the true next
   `continuation_words` words among distractor spans of the same word count and similar character length
-  (0.75x-1.33x) taken from other places of the validation text. Needs local coherence across the
+  (0.75x-1.33x) taken from other places of the task documents. Needs local coherence across the
   boundary and topic consistency.
 - `corpus_next_word`: after `prefix_words` words, pick the true next word among distractor words of
   similar corpus frequency (nearest frequency ranks), so unigram frequency gives no hint. Needs syntax
@@ -24,7 +24,7 @@ import numpy as np
 
 from lmtraj.errors import ConfigError, DataError
 
-CANARY = "lm-trajectories corpus-derived task: held-out validation text, not for training"
+CANARY = "lm-trajectories corpus-derived task: held-out text, not for training"
 TASK_TYPES = ("corpus_continuation", "corpus_next_word")
 _FORMAT = {
     "task_prefix": "",
@@ -97,7 +97,7 @@ def continuation_task(
     spans = words.positions(0, continuation_words)
     if len(anchors) < n_items or len(spans) < 10 * n_choices:
         raise DataError(
-            f"corpus_continuation: the validation text has {len(anchors)} usable positions for "
+            f"corpus_continuation: the task documents have {len(anchors)} usable positions for "
             f"{n_items} items of {prefix_words}+{continuation_words} words; lower n_items or prefix_words"
         )
     rng = np.random.default_rng(seed)
@@ -150,7 +150,7 @@ def next_word_task(
     vocab = [w for w, _ in counts.most_common()]  # frequency rank order, ties by first appearance
     if len(vocab) < 4 * n_choices:
         raise DataError(
-            f"corpus_next_word: only {len(vocab)} distinct words in the validation text"
+            f"corpus_next_word: only {len(vocab)} distinct words in the task documents"
         )
     rank = {w: i for i, w in enumerate(vocab)}
     anchors = words.positions(prefix_words, 1)
