@@ -25,6 +25,7 @@ rule losses_tokens:
         checkpoints=block_checkpoint_files,
         tokens=rules.corpus_tokenize_valid.output.tokens,
         ppl_tokens=rules.corpus_tokenize_valid.output.ppl,
+        tokenizer=rules.corpus_tokenizer.output[0],
         tokenizer_check=rules.checkpoints_tokenizer_check.output[0],
         integrity=hub_integrity,
     output:

@@ -10,9 +10,11 @@ from _helpers import setup, torch_setup, usable_specs
 from lmtraj.checkpoints.storage import load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.io import load_ragged, save_npy, write_json
+from lmtraj.losses.alignment import scored_bytes
 from lmtraj.losses.records import checkpoint_meta, scoring_context
 from lmtraj.losses.valid_perplexity import with_valid_perplexity
 from lmtraj.scoring import token_nll
+from lmtraj.tokenizer import load_tokenizer
 
 log = setup(snakemake)
 device = torch_setup(snakemake, log)
@@ -20,6 +22,7 @@ p = snakemake.params
 dtype = forward_dtype(device, p.dtype)
 docs = load_ragged(snakemake.input.tokens)
 ppl_docs = load_ragged(snakemake.input.ppl_tokens)
+ppl_bytes = scored_bytes(load_tokenizer(snakemake.input.tokenizer), ppl_docs)
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
 for spec in usable_specs(snakemake, log):
@@ -41,7 +44,9 @@ for spec in usable_specs(snakemake, log):
         for texts in (docs, ppl_docs)
     )
     seconds = time.monotonic() - start
-    meta = with_valid_perplexity(checkpoint_meta(spec, model, nll, seconds), ppl_nll, seconds) | {
+    meta = with_valid_perplexity(
+        checkpoint_meta(spec, model, nll, seconds), ppl_nll, seconds, ppl_bytes
+    ) | {
         "device": device,
         "dtype": str(dtype),
     }

@@ -10,11 +10,13 @@ from conftest import ROOT
 from lmtraj.losses.alignment import (
     bits_per_byte,
     byte_nll,
+    scored_bytes,
     token_byte_ends,
     token_bytes,
     word_index,
     word_nll,
 )
+from lmtraj.losses.valid_perplexity import with_valid_perplexity
 from lmtraj.tokenizer import train_bpe
 
 TEXTS = [
@@ -81,3 +83,17 @@ def test_multibyte_words_and_their_losses():
 def test_bits_per_byte():
     assert bits_per_byte(math.log(2) * 10, 5) == pytest.approx(2.0)
     assert math.isnan(bits_per_byte(1.0, 0))
+
+
+def test_scored_bytes_leave_out_each_documents_first_token(tok):
+    docs = [tok(t, add_special_tokens=False)["input_ids"] for t in TEXTS]
+    first = sum(len(token_bytes(tok, d[:1])[0]) for d in docs)
+    assert scored_bytes(tok, docs) == sum(len(t.encode()) for t in TEXTS) - first
+
+
+def test_bits_per_byte_of_a_checkpoint_record():
+    meta = {"model": "m", "step": 0, "n_tokens": 4, "nll_sum": 8.0}
+    nll = np.full(10, math.log(2))  # one bit per token
+    rec = with_valid_perplexity(meta, nll, 1.0, n_bytes=20)
+    assert rec["valid_bpb"] == pytest.approx(0.5) and rec["valid_bytes"] == 20
+    assert with_valid_perplexity(meta, nll, 1.0)["valid_bpb"] is None

@@ -124,3 +124,13 @@ def word_nll(byte_losses: np.ndarray, words_of_bytes: np.ndarray, n_words: int) 
 def bits_per_byte(nll_sum: float, n_bytes: int) -> float:
     """Nats over a text's bytes -> bits per byte."""
     return float(nll_sum) / (np.log(2.0) * n_bytes) if n_bytes else float("nan")
+
+
+def scored_bytes(tokenizer, docs: Sequence[Sequence[int]]) -> int:
+    """UTF-8 bytes of the tokens that are scored (every token but each document's first, which is
+    context only): the denominator of bits per byte, the same for every checkpoint of a tokenizer."""
+    if _is_byte_level(tokenizer):
+        return sum(len(b) for doc in docs for b in token_bytes(tokenizer, list(doc)[1:]))
+    # Other tokenizers: the decoded text of the scored tokens (a character split at the first
+    # scored token is counted whole).
+    return sum(len(tokenizer.decode(list(doc)[1:]).encode("utf-8")) for doc in docs)

@@ -60,4 +60,5 @@ def build_trajectory(
     n = table["params_total" if flops_params == "total" else "params_non_embedding"]
     table["flops"] = 6.0 * n.astype(float) * table["tokens_seen"].astype(float)
     cols = ["model", "step", "tokens_seen", "flops", "params_total", "params_non_embedding"]
-    return matrix, table[cols + ["valid_nll", "valid_ppl"]]
+    valid = ["valid_nll", "valid_ppl"] + (["valid_bpb"] if "valid_bpb" in table else [])
+    return matrix, table[cols + valid]
