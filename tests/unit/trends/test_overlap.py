@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from lmtraj.errors import ConfigError, DataError
 from lmtraj.regression.bootstrap import Bootstrap, verdict
 from lmtraj.trends.overlap import (
     BEST,
+    average_ranks,
     interpolate_columns,
     interval_stats,
     jaccard,
@@ -64,6 +65,13 @@ def test_top_k_sets_and_jaccard():
     np.testing.assert_allclose(jaccard(a, b), [1 / 3, 0.0])
     with pytest.raises(ConfigError, match="top_k"):
         top_k_sets(red, 1.5)
+
+
+def test_average_ranks_match_scipy_with_ties():
+    values = np.array([3.0, 1.0, 3.0, 2.0, 3.0, -1.0, 2.0])
+    np.testing.assert_allclose(average_ranks(values), rankdata(values))
+    noisy = np.random.default_rng(0).normal(size=500).round(1)  # many ties
+    np.testing.assert_allclose(average_ranks(noisy), rankdata(noisy))
 
 
 def test_scores_from_per_document_sums_are_spearman_and_jaccard():
