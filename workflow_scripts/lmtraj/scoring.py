@@ -9,20 +9,36 @@ tokens later and scores only its new targets, so every target is predicted exact
 
 Batches are packed by a token budget (rows x padded length), padded on the right with the attention mask
 off, and scored in float32 whatever the weights' dtype, so the numbers do not depend on the batch size.
-On CUDA out-of-memory the budget halves and the batch is retried.
+On CUDA out-of-memory the budget halves and the batch is retried. On CPU a batch holds at most
+`CPU_BATCH_TOKENS` tokens whatever the budget: larger batches were measured slower there, not faster.
+
+Only what is scored is computed: a window's last token is a target, never an input, and the LM head runs
+only on the positions whose next token is scored (through the model's `logits_to_keep`; a model without
+it returns every position and the unscored ones are dropped). The NLL is logsumexp(logits) -
+logit[target] in float32, a block of positions at a time, so neither the [rows, positions, vocabulary]
+log-probabilities nor a float32 copy of low-precision logits are ever materialised.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .device import is_oom
-from .errors import ConfigError, DataError
-from .progress import Progress
+from lmtraj.device import is_oom
+from lmtraj.errors import ConfigError, DataError
+from lmtraj.progress import Progress
+
+# Most tokens per batch on CPU, whatever the budget (bench/bench_losses.py, 2 cores, gpt-256x4 shape,
+# vocabulary 4096: batches of 1k-2k tokens were fastest, 4k 5-8% and 8k 10-15% slower per token).
+CPU_BATCH_TOKENS = 2048
+# Logits become NLL in blocks of at most this many elements: on CPU small enough that logsumexp's
+# temporaries stay in cache (measured 10-15% faster than one block per batch), on CUDA large enough for
+# few kernel launches while bounding the float32 copy of bf16/fp16 logits (256 MiB).
+NLL_BLOCK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,11 @@ def plan_windows(lengths: list[int], context: int, stride: int) -> list[Window]:
     return windows
 
 
+def batch_tokens(token_budget: int, device: str) -> int:
+    """Tokens per batch: the configured budget, capped on CPU at the measured optimum."""
+    return min(token_budget, CPU_BATCH_TOKENS) if device == "cpu" else token_budget
+
+
 def token_nll(
     model: torch.nn.Module,
     docs: list[np.ndarray],
@@ -70,17 +91,20 @@ def token_nll(
     lengths = [len(d) for d in docs]
     windows = plan_windows(lengths, context, stride)
     out = [np.full(n - 1, np.nan, dtype=np.float32) for n in lengths]
-    # Longest first: similar lengths share a batch, so padding stays small.
-    order = sorted(range(len(windows)), key=lambda i: -(windows[i].end - windows[i].start))
+    # Longest input first, so similar lengths share a batch and padding stays small; among equal
+    # lengths the fewest scored targets first, so a batch's rows share one scored span (a document's
+    # first window scores all its positions, the next ones only their last `stride`).
+    order = sorted(windows, key=lambda w: (w.start - w.end, w.end - w.score_from))
     progress = Progress(sum(n - 1 for n in lengths), log, "scoring", unit="tokens")
-    budget = max(token_budget, context)
+    accepts = _forward_parameters(model)
+    budget = max(batch_tokens(token_budget, device), context)
     i = 0
     while i < len(order):
-        width = windows[order[i]].end - windows[order[i]].start
+        width = order[i].end - order[i].start - 1  # model positions of the longest window left
         rows = max(1, budget // width)
-        batch = [windows[j] for j in order[i : i + rows]]
+        batch = order[i : i + rows]
         try:
-            _score_batch(model, docs, batch, out, device)
+            _score_batch(model, docs, batch, out, device, accepts)
         except RuntimeError as err:
             if device != "cuda" or not is_oom(err) or budget <= width:
                 raise
@@ -94,20 +118,65 @@ def token_nll(
     return out
 
 
+def _forward_parameters(model: torch.nn.Module) -> frozenset[str]:
+    """Which of the optional forward arguments this model takes (transformers' causal LMs: both)."""
+    try:
+        names = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset({"logits_to_keep", "use_cache"} & set(names))
+
+
 @torch.inference_mode()
-def _score_batch(model, docs, batch: list[Window], out: list[np.ndarray], device: str) -> None:
-    width = max(w.end - w.start for w in batch)
-    ids = torch.zeros((len(batch), width), dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
+def _score_batch(
+    model,
+    docs,
+    batch: list[Window],
+    out: list[np.ndarray],
+    device: str,
+    accepts: frozenset[str],
+) -> None:
+    # Row r feeds tokens start..end-2 of its window: the logits at input index k predict token
+    # start+k+1, and the window scores targets score_from..end-1, i.e. input indices lo..n-1.
+    spans = [(w.score_from - w.start - 1, w.end - w.start - 1) for w in batch]
+    width = max(n for _, n in spans)
+    ids = torch.zeros((len(batch), width + 1), dtype=torch.long)
     for r, w in enumerate(batch):
-        n = w.end - w.start
-        ids[r, :n] = torch.as_tensor(docs[w.doc][w.start : w.end], dtype=torch.long)
-        mask[r, :n] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    logits = model(input_ids=ids, attention_mask=mask).logits
-    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    nll = -logprobs.gather(-1, ids[:, 1:, None]).squeeze(-1).cpu().numpy()
-    for r, w in enumerate(batch):
-        # logits at window index k predict token start+k+1; target t sits at row index t-start-1.
-        lo, hi = w.score_from - w.start - 1, w.end - w.start - 1
-        out[w.doc][w.score_from - 1 : w.end - 1] = nll[r, lo:hi]
+        ids[r, : w.end - w.start] = torch.as_tensor(docs[w.doc][w.start : w.end], dtype=torch.long)
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    mask = None
+    if any(n < width for _, n in spans):  # right padding: masked (a full batch needs no mask)
+        mask = torch.zeros_like(inputs)
+        for r, (_, n) in enumerate(spans):
+            mask[r, :n] = 1
+        mask = mask.to(device)
+    # Logits only for the batch's scored span: input indices first..width-1.
+    first = min(lo for lo, _ in spans)
+    keep = width - first
+    kwargs = {"logits_to_keep": keep} if "logits_to_keep" in accepts else {}
+    if "use_cache" in accepts:
+        kwargs["use_cache"] = False  # no key/value cache to build: nothing is generated
+    logits = model(input_ids=inputs.to(device), attention_mask=mask, **kwargs).logits
+    logits = logits[:, -keep:]  # all positions came back where logits_to_keep is unknown
+    block = NLL_BLOCK_ELEMENTS.get(device, NLL_BLOCK_ELEMENTS["cuda"])
+    nll = _nll(logits, targets[:, first:].to(device), block).cpu().numpy()
+    for r, (w, (lo, n)) in enumerate(zip(batch, spans)):
+        out[w.doc][w.score_from - 1 : w.end - 1] = nll[r, lo - first : n - first]
+
+
+def _nll(
+    logits: torch.Tensor, targets: torch.Tensor, block_elements: int = 1 << 18
+) -> torch.Tensor:
+    """-log softmax(logits)[target] = logsumexp(logits) - logits[target], in float32, [rows, positions].
+
+    A few positions at a time (at most `block_elements` logits), so neither the log-probabilities nor a
+    float32 copy of all the logits ever exist.
+    """
+    rows, positions, vocab = logits.shape
+    step = max(1, block_elements // max(1, rows * vocab))
+    out = torch.empty((rows, positions), dtype=torch.float32, device=logits.device)
+    for p in range(0, positions, step):
+        block = logits[:, p : p + step].float()
+        target = block.gather(-1, targets[:, p : p + step, None]).squeeze(-1)
+        out[:, p : p + step] = torch.logsumexp(block, dim=-1) - target
+    return out

@@ -1,0 +1,351 @@
+"""Benchmark: per-token loss extraction (`lmtraj.scoring.token_nll`) vs lm-evaluation-harness and vs the
+previous scorer, side by side in one process, on the same windows.
+
+Workload: the embedded default's scoring: a GPT-NeoX of gpt-256x4's shape (d_model 256, 4 layers, 8
+heads, vocabulary 4096, context 128; Pythia's choices), 48 documents of 512 tokens (24,528 scored
+tokens). Weights are random (speed does not depend on them); the documents are real text (the corpus
+fixture, tokenized with a byte-level BPE of 4096 trained on it) and uniformly random token ids.
+
+Windows, two settings:
+- "lm-eval windows": lm-eval's `loglikelihood_rolling` (HFLM, batch 16, max_length 127) scores every
+  token of a document with an end-of-text prefix, in disjoint windows of 127 predictions; that is
+  `token_nll` on [EOT] + document with context 128 and stride 127 (every model input is 127 tokens).
+- "default stride": context 128, stride 64 (config.yaml). lm-eval has no strided rolling mode, so it
+  scores the very same windows as (context, continuation) token requests through HFLM's own
+  `_loglikelihood_tokens` (what its `loglikelihood` runs after tokenizing).
+
+Scorers: `token_nll` (new), `previous_token_nll` (the scorer before issue 14, copied below: full logits,
+float32 log-softmax, token budget 16384) and lm-eval when it is installed (`pip install lm_eval[hf]`;
+optional, not a requirement of the workflow). Per-token NLL of new and previous must agree to 1e-5;
+lm-eval only returns sums, so its per-document mean NLL must agree to 1e-5. Each scorer runs
+`--repeats` times, interleaved, and the fastest run counts (the others are printed): run it on an
+otherwise idle machine, and compare ratios rather than seconds.
+
+Run: ``.venv/bin/python bench/bench_losses.py`` from the repository root (about 2-3 minutes on 2
+cores); ``--device cuda`` on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow_scripts"))
+
+from lmtraj.device import is_oom  # noqa: E402
+from lmtraj.scoring import Window, plan_windows, token_nll  # noqa: E402
+
+CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+EOS = "<|endoftext|>"
+QUIET = logging.getLogger("bench.quiet")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
+
+# --- the previous scorer (lmtraj/scoring.py before issue 14), verbatim but for its name ---------------
+
+
+def previous_token_nll(model, docs, *, context, stride, token_budget=8192, device="cpu", log=None):
+    lengths = [len(d) for d in docs]
+    windows = plan_windows(lengths, context, stride)
+    out = [np.full(n - 1, np.nan, dtype=np.float32) for n in lengths]
+    order = sorted(range(len(windows)), key=lambda i: -(windows[i].end - windows[i].start))
+    budget = max(token_budget, context)
+    i = 0
+    while i < len(order):
+        width = windows[order[i]].end - windows[order[i]].start
+        rows = max(1, budget // width)
+        batch = [windows[j] for j in order[i : i + rows]]
+        try:
+            _previous_score_batch(model, docs, batch, out, device)
+        except RuntimeError as err:
+            if device != "cuda" or not is_oom(err) or budget <= width:
+                raise
+            torch.cuda.empty_cache()
+            budget //= 2
+            continue
+        i += len(batch)
+    return out
+
+
+@torch.inference_mode()
+def _previous_score_batch(model, docs, batch: list[Window], out, device: str) -> None:
+    width = max(w.end - w.start for w in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, w in enumerate(batch):
+        n = w.end - w.start
+        ids[r, :n] = torch.as_tensor(docs[w.doc][w.start : w.end], dtype=torch.long)
+        mask[r, :n] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    nll = -logprobs.gather(-1, ids[:, 1:, None]).squeeze(-1).cpu().numpy()
+    for r, w in enumerate(batch):
+        lo, hi = w.score_from - w.start - 1, w.end - w.start - 1
+        out[w.doc][w.score_from - 1 : w.end - 1] = nll[r, lo:hi]
+
+
+# --- lm-evaluation-harness, fed token ids ------------------------------------------------------------
+
+
+def make_lmeval(model, tokenizer, batch_size: int, max_length: int, device: str):
+    """An HFLM around the model whose rolling requests name pre-tokenized documents; None if absent."""
+    try:
+        import lm_eval.models.huggingface as hf
+        from lm_eval.api.instance import Instance
+        from lm_eval.models.huggingface import HFLM
+    except ImportError:
+        return None
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    bar = hf.tqdm
+    hf.tqdm = lambda *a, **k: bar(*a, **{**k, "disable": True})  # rolling opens one bar per batch
+
+    class TokenIdLM(HFLM):
+        """lm-eval's own windowing and scoring; only the tokenization is replaced by a lookup."""
+
+        docs: dict[str, list[int]] = {}
+
+        def tok_encode(self, string, *args, **kwargs):
+            if string in self.docs:
+                return self.docs[string]
+            return super().tok_encode(string, *args, **kwargs)
+
+    lm = TokenIdLM(
+        pretrained=model,
+        tokenizer=tokenizer,
+        batch_size=batch_size,
+        max_length=max_length,
+        device=device,
+    )
+
+    def rolling(docs: list[np.ndarray]) -> np.ndarray:
+        """Summed log-likelihood of every token of each document (EOT prefix), lm-eval's rolling mode."""
+        lm.docs = {f"doc{i}": [int(t) for t in d] for i, d in enumerate(docs)}
+        reqs = [Instance("loglikelihood_rolling", {}, (key,), i) for i, key in enumerate(lm.docs)]
+        return np.array(lm.loglikelihood_rolling(reqs, disable_tqdm=True))
+
+    def windows(docs: list[np.ndarray], context: int, stride: int) -> np.ndarray:
+        """Summed log-likelihood of tokens 1.. of each document, token_nll's windows as requests."""
+        plan = plan_windows([len(d) for d in docs], context, stride)
+        reqs = [
+            (
+                None,
+                [int(t) for t in docs[w.doc][w.start : w.score_from]],
+                [int(t) for t in docs[w.doc][w.score_from : w.end]],
+            )
+            for w in plan
+        ]
+        sums = np.zeros(len(docs))
+        for w, (ll, _) in zip(plan, lm._loglikelihood_tokens(reqs, disable_tqdm=True)):
+            sums[w.doc] += ll
+        return sums
+
+    return rolling, windows
+
+
+# --- workload ---------------------------------------------------------------------------------------
+
+
+def build_model(vocab: int, d_model: int, layers: int, heads: int, context: int, eos: int):
+    """gpt-256x4's architecture (lmtraj's Pythia-style GPT-NeoX), random weights."""
+    torch.manual_seed(0)
+    cfg = GPTNeoXConfig(
+        vocab_size=vocab,
+        hidden_size=d_model,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * d_model,
+        max_position_embeddings=context,
+        rotary_pct=0.25,
+        use_parallel_residual=True,
+        tie_word_embeddings=False,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
+    cfg._attn_implementation = "sdpa"
+    return GPTNeoXForCausalLM(cfg).eval()
+
+
+def text_documents(vocab: int, n_docs: int, doc_tokens: int):
+    """Byte-level BPE trained on the corpus fixture; n_docs chunks of doc_tokens tokens of it."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab, min_frequency=2, special_tokens=[EOS], show_progress=False
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS
+    )
+    chunks = []
+    for text in texts:
+        ids = np.array(tok.backend_tokenizer.encode(text).ids, dtype=np.int64)
+        chunks += [ids[i : i + doc_tokens] for i in range(0, len(ids) - doc_tokens + 1, doc_tokens)]
+    if len(chunks) < n_docs:
+        raise SystemExit(f"the corpus fixture holds {len(chunks)} chunks of {doc_tokens} tokens")
+    pick = np.linspace(0, len(chunks) - 1, n_docs).round().astype(int)  # spread over the texts
+    return tok, [chunks[i] for i in pick]
+
+
+def machine_line(device: str, threads: int) -> str:
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    shown = [
+        f
+        for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+        if f in flags
+    ]
+    line = (
+        f"CPU {cpu}, {os.cpu_count()} logical CPUs, flags {' '.join(shown) or '?'}; "
+        f"torch {torch.__version__} ({threads} threads)"
+    )
+    if device == "cuda":
+        line += f"; GPU {torch.cuda.get_device_name()}"
+    return line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--docs", type=int, default=48)
+    ap.add_argument("--doc-tokens", type=int, default=512)
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--context", type=int, default=128)
+    ap.add_argument("--stride", type=int, default=64, help="the default's stride (config.yaml)")
+    ap.add_argument("--token-budget", type=int, default=16384, help="config.yaml's losses budget")
+    ap.add_argument("--lmeval-batch", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tolerance", type=float, default=1e-5)
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: this process's CPU time, steadier on a busy machine (meaningful with --threads 1)",
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+
+    tok, text_docs = text_documents(args.vocab, args.docs, args.doc_tokens)
+    rng = np.random.default_rng(0)
+    random_docs = [rng.integers(0, args.vocab, args.doc_tokens) for _ in range(args.docs)]
+    eos = tok.eos_token_id
+    model = build_model(args.vocab, args.d_model, args.layers, args.heads, args.context, eos)
+    model = model.to(args.device)
+    lmeval = make_lmeval(model, tok, args.lmeval_batch, args.context - 1, args.device)
+
+    print(machine_line(args.device, args.threads))
+    print(
+        f"model GPT-NeoX d={args.d_model} L={args.layers} H={args.heads} V={args.vocab} "
+        f"ctx={args.context}, random weights, float32, device {args.device}; "
+        f"{args.docs} documents x {args.doc_tokens} tokens; "
+        f"lm-eval {f'HFLM batch {args.lmeval_batch}' if lmeval else 'not installed'}"
+    )
+    load = os.getloadavg()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load)}")
+    if load[0] > 0.5:
+        print(
+            f"WARNING: the machine is busy (load {load[0]:.1f} on {os.cpu_count()} CPUs): "
+            "these timings are not a quiet-machine measurement"
+        )
+
+    def sync():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    budget = {"token_budget": args.token_budget, "device": args.device}
+    failures = []
+    for label, docs in (("text", text_docs), ("random ids", random_docs)):
+        with_eot = [np.concatenate([[eos], d]) for d in docs]
+        settings = [
+            (f"lm-eval windows (ctx {args.context}, stride {args.context - 1}, EOT prefix)",
+             with_eot, args.context - 1,
+             (lambda ds, docs=docs: lmeval[0](docs)) if lmeval else None),
+            (f"default stride (ctx {args.context}, stride {args.stride})",
+             docs, args.stride,
+             (lambda ds: lmeval[1](ds, args.context, args.stride)) if lmeval else None),
+        ]  # fmt: skip
+        for name, ds, stride, lm_fn in settings:
+            scored = sum(len(d) - 1 for d in ds)
+            kw = {"context": args.context, "stride": stride}
+            scorers = {
+                "token_nll": lambda ds=ds, kw=kw: token_nll(model, ds, **kw, **budget, log=QUIET),
+                "previous": lambda ds=ds, kw=kw: previous_token_nll(model, ds, **kw, **budget),
+            }
+            if lm_fn:
+                scorers["lm-eval"] = lambda ds=ds, fn=lm_fn: fn(ds)
+            small = ds[:2]  # warm-up: allocator, kernels, lazy initialisation
+            token_nll(model, small, **kw, **budget, log=QUIET)
+            previous_token_nll(model, small, **kw, **budget)
+            times: dict[str, list[float]] = {k: [] for k in scorers}
+            results = {}
+            for _ in range(args.repeats):  # interleaved, so a noisy moment hits every scorer
+                for key, fn in scorers.items():
+                    sync()
+                    t0 = clock()
+                    results[key] = fn()
+                    sync()
+                    times[key].append(clock() - t0)
+
+            new, old = results["token_nll"], results["previous"]
+            err_old = max(float(np.abs(a - b).max()) for a, b in zip(new, old))
+            print(f"\n[{label}] {name}: {scored:,} scored tokens, {args.repeats} runs each")
+            best = {k: min(v) for k, v in times.items()}
+            for key, ts in times.items():
+                runs = " ".join(f"{t:.2f}" for t in ts)
+                ratio = "  ".join(f"x{best[o] / best[key]:.2f} vs {o}" for o in times if o != key)
+                print(
+                    f"  {key:10s} {scored / best[key]:9,.0f} tokens/s  "
+                    f"(best {best[key]:.2f} s, median {statistics.median(ts):.2f} s; runs {runs})"
+                    f"  {ratio}"
+                )
+            print(f"  max |NLL token_nll - previous| per token: {err_old:.2e} nats")
+            if err_old > args.tolerance:
+                failures.append(f"{label}/{name}: token_nll vs previous {err_old:.2e}")
+            if "lm-eval" in results:
+                ours = np.array([-np.sum(a, dtype=np.float64) for a in new])
+                err_lm = float(np.max(np.abs(ours - results["lm-eval"]) / [len(a) for a in new]))
+                print(f"  max |mean NLL token_nll - lm-eval| per document: {err_lm:.2e} nats")
+                if err_lm > args.tolerance:
+                    failures.append(f"{label}/{name}: token_nll vs lm-eval {err_lm:.2e}")
+                goal = best["lm-eval"] / best["token_nll"]
+                print(
+                    f"  goal >= 1.5x lm-eval: {'met' if goal >= 1.5 else 'NOT met'} (x{goal:.2f})"
+                )
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if failures:
+        raise SystemExit("NLL disagree beyond tolerance:\n  " + "\n  ".join(failures))
+
+
+if __name__ == "__main__":
+    main()
