@@ -23,6 +23,7 @@ CELL = "border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top
 HOLDS_STYLE = {
     "yes": "background:#d9f2d9;",
     "no": "background:#f8d7d7;",
+    "inconclusive": "background:#fff3cd;",
     "not in this run": "color:#666;",
 }
 
