@@ -149,9 +149,7 @@ def next_word_task(
     counts = Counter(words.words.tolist())
     vocab = [w for w, _ in counts.most_common()]  # frequency rank order, ties by first appearance
     if len(vocab) < 4 * n_choices:
-        raise DataError(
-            f"corpus_next_word: only {len(vocab)} distinct words in the task documents"
-        )
+        raise DataError(f"corpus_next_word: only {len(vocab)} distinct words in the task documents")
     rank = {w: i for i, w in enumerate(vocab)}
     anchors = words.positions(prefix_words, 1)
     if len(anchors) < n_items:
