@@ -32,12 +32,12 @@ from lmtraj.device import is_oom
 from lmtraj.errors import ConfigError, DataError
 from lmtraj.progress import Progress
 
-# Most tokens per batch on CPU, whatever the budget (bench/bench_losses.py, 2 cores, gpt-256x4 shape,
-# vocabulary 4096: batches of 1k-2k tokens were fastest, 4k 5-8% and 8k 10-15% slower per token).
+# Most tokens per batch on CPU, whatever the budget (gpt-256x4 shape, vocabulary 4096, context 128, a
+# 2-core Xeon, one thread, CPU time: batches of 1k-2k tokens were fastest, 4k 5-8% and 8k ~13% slower).
 CPU_BATCH_TOKENS = 2048
 # Logits become NLL in blocks of at most this many elements: on CPU small enough that logsumexp's
-# temporaries stay in cache (measured 10-15% faster than one block per batch), on CUDA large enough for
-# few kernel launches while bounding the float32 copy of bf16/fp16 logits (256 MiB).
+# temporaries stay in cache (token_nll measured ~12% faster than with one block per batch), on CUDA
+# large enough for few kernel launches while bounding the float32 copy of bf16/fp16 logits (256 MiB).
 NLL_BLOCK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
 
 
