@@ -5,8 +5,9 @@ Packed layout ("packed", the default): one row per item holds the context follow
 earlier context tokens and each option token see the whole context plus the earlier tokens of its own
 option; position ids restart at n for every option. Each option is therefore scored exactly as if it
 followed the context alone, while the context's hidden states are computed once and shared: a row costs
-n + sum(option lengths) tokens instead of options x n + sum(option lengths). The first option token is
-predicted from the last context position (shared by all options), the others from their own option.
+n + sum(option lengths - 1) tokens instead of options x n + sum(option lengths - 1) (an option's last
+token is a target only, so it is never fed in). The first option token is predicted from the last
+context position (shared by all options), the others from their own option.
 
 "separate" builds one right-padded row per (item, option), the usual way; it serves as the reference
 and as the fallback for models whose attention ignores custom 4-D masks: `mode="auto"` scores the first
@@ -94,35 +95,39 @@ class _Forward:
         return logits[rows, torch.from_numpy(pred - offset).to(ids.device)].float()
 
 
+def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
+    """0..l-1 for every l of `lengths`, concatenated."""
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def _rows(
     contexts, options, mode: str
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per row: (ids, segment ids, position ids, (option global index, predictor pos, target pos) table).
+    """Per row: (ids, segment ids, position ids, (option global index, predictor pos, target id) table).
 
-    Segment 0 is the context, j+1 option j. Option global index counts options over all items.
+    Segment 0 is the context, j+1 option j. Option global index counts options over all items. An
+    option's last token is only ever a target, never a predictor, so it is not part of the input.
     """
     rows = []
     first = np.cumsum([0] + [len(o) for o in options])
     for i, (ctx, opts) in enumerate(zip(contexts, options)):
-        n = len(ctx)
+        n, k = len(ctx), len(opts)
+        lens = np.array([len(o) for o in opts])
+        within = _ragged_arange(lens)  # index of each target token inside its option
+        option = np.repeat(first[i] + np.arange(k), lens)
+        targets = np.concatenate(opts)
         if mode == "packed":
-            ids = np.concatenate([ctx, *opts])
-            seg = np.concatenate(
-                [np.zeros(n, np.int64)] + [np.full(len(o), j + 1) for j, o in enumerate(opts)]
-            )
-            pos = np.concatenate([np.arange(n)] + [n + np.arange(len(o)) for o in opts])
-            starts = n + np.cumsum([0] + [len(o) for o in opts[:-1]])
-            table = []
-            for j, (start, o) in enumerate(zip(starts, opts)):
-                tgt = start + np.arange(len(o))
-                pred = np.concatenate([[n - 1], tgt[:-1]])
-                table.append(np.stack([np.full(len(o), first[i] + j), pred, tgt], axis=1))
-            rows.append((ids, seg, pos, np.concatenate(table)))
+            fed = lens - 1
+            ids = np.concatenate([ctx, *(o[:-1] for o in opts)])
+            seg = np.concatenate([np.zeros(n, np.int64), np.repeat(np.arange(1, k + 1), fed)])
+            pos = np.concatenate([np.arange(n), n + _ragged_arange(fed)])
+            starts = np.repeat(n + np.cumsum(fed) - fed, lens)
+            pred = np.where(within == 0, n - 1, starts + within - 1)
+            rows.append((ids, seg, pos, np.stack([option, pred, targets], axis=1)))
         else:
             for j, o in enumerate(opts):
-                ids = np.concatenate([ctx, o])
-                tgt = n + np.arange(len(o))
-                table = np.stack([np.full(len(o), first[i] + j), tgt - 1, tgt], axis=1)
+                ids = np.concatenate([ctx, o[:-1]])
+                table = np.stack([np.full(len(o), first[i] + j), n - 1 + np.arange(len(o)), o], 1)
                 rows.append((ids, np.zeros(len(ids), np.int64), np.arange(len(ids)), table))
     return rows
 
@@ -133,14 +138,11 @@ def _score_batch(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(option global index, float32 log-prob) of every scored token in the batch."""
     width = max(len(r[0]) for r in batch)
-    ids = torch.zeros((len(batch), width), dtype=torch.long)
-    seg = torch.full((len(batch), width), -1, dtype=torch.long)
-    pos = torch.zeros((len(batch), width), dtype=torch.long)
+    grid = np.zeros((3, len(batch), width), dtype=np.int64)
+    grid[1] = -1
     for r, (i, s, p, _) in enumerate(batch):
-        ids[r, : len(i)] = torch.from_numpy(i)
-        seg[r, : len(i)] = torch.from_numpy(s)
-        pos[r, : len(i)] = torch.from_numpy(p)
-    ids, seg, pos = ids.to(device), seg.to(device), pos.to(device)
+        grid[:, r, : len(i)] = i, s, p
+    ids, seg, pos = torch.from_numpy(grid).to(device)
     kwargs = {}
     if packed:
         dtype = next(forward.model.parameters()).dtype
@@ -157,7 +159,7 @@ def _score_batch(
     row = np.concatenate([np.full(len(r[3]), k) for k, r in enumerate(batch)])
     r_t = torch.from_numpy(row).to(device)
     logits = forward.logits(ids, kwargs, r_t, table[:, 1])
-    target = ids[r_t, torch.from_numpy(table[:, 2]).to(device)]
+    target = torch.from_numpy(table[:, 2]).to(device)
     logprob = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     return table[:, 0], logprob.cpu().numpy()
 
