@@ -119,6 +119,20 @@ def test_nll_is_float32_arithmetic_whatever_the_logits_dtype():
         assert torch.equal(scoring._nll(logits, targets, block), got)
 
 
+def test_target_nll_takes_any_leading_shape():
+    from lmtraj.scoring import target_nll
+
+    logits = torch.randn(5, 3, 40) * 3
+    targets = torch.randint(0, 40, (5, 3))
+    expected = -torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+    torch.testing.assert_close(target_nll(logits, targets), expected, atol=1e-5, rtol=0)
+    flat = target_nll(
+        logits.reshape(15, 40), targets.reshape(15)
+    )  # [rows, vocabulary], as gathered
+    assert flat.shape == (15,) and flat.dtype == torch.float32
+    torch.testing.assert_close(flat, expected.reshape(15), atol=1e-5, rtol=0)
+
+
 def test_low_precision_weights_give_float32_close_numbers(tiny_model):
     rng = np.random.default_rng(5)
     docs = [rng.integers(0, 97, size=n) for n in (30, 80)]

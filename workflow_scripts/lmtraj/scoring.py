@@ -164,6 +164,15 @@ def _score_batch(
         out[w.doc][w.score_from - 1 : w.end - 1] = nll[r, lo - first : n - first]
 
 
+def target_nll(logits: torch.Tensor, targets: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """-log softmax(logits)[target] in float32, for logits [..., vocabulary] and targets [...] of any
+    leading shape, in blocks of NLL_BLOCK_ELEMENTS[device] logits: token_nll's arithmetic, for other
+    scorers (option scoring) that gather the logits of their scored positions."""
+    block = NLL_BLOCK_ELEMENTS.get(device, NLL_BLOCK_ELEMENTS["cuda"])
+    flat = logits.reshape(1, -1, logits.shape[-1])
+    return _nll(flat, targets.reshape(1, -1), block).reshape(targets.shape)
+
+
 def _nll(
     logits: torch.Tensor, targets: torch.Tensor, block_elements: int = 1 << 18
 ) -> torch.Tensor:
