@@ -213,8 +213,13 @@ def corpus_problems(config: dict, workflow_dir: Path) -> list[str]:
         listing = " + ".join(f"corpus.{k}={v}" for k, v in asked.items())
         problems.append(
             f"{listing}{' + 1 for training' if need_train else ''} = {needed} chunks, but the corpus "
-            f"(corpus.source.kind={source.get('kind')}, corpus.chunk_chars={corpus['chunk_chars']}) "
-            f"gives at most {most}"
+            f"(corpus.source.kind={source.get('kind')}, corpus.chunk_chars={corpus['chunk_chars']}"
+            + (
+                f", corpus.source.paths={list(source.get('paths') or [])}"
+                if source.get("kind") == "files"
+                else ""
+            )
+            + f") gives at most {most}"
         )
     return problems
 
