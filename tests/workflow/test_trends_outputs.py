@@ -9,6 +9,7 @@ import yaml
 from conftest import SMOKE_CONFIG
 
 from lmtraj.trends.classes import CLASSES, MIN_POINTS, TrendRules, analyse_trends, class_codes
+from lmtraj.trends.overlap import MATCHINGS
 
 SMOKE = yaml.safe_load(SMOKE_CONFIG.read_text())
 MODELS = list(SMOKE["models"])
@@ -72,9 +73,9 @@ def test_double_descent_tables(trends):
 
 def test_overlap_summary(trends):
     summary = pd.read_csv(trends / "overlap_summary.tsv", sep="\t")
-    assert set(summary["matching"]) == {"valid_ppl", "flops", "step"}
+    assert set(summary["matching"]) == set(MATCHINGS)
     overall = summary[summary["model_a"] == "all"]
-    assert len(overall) == 3 and overall["highest"].sum() >= 1
+    assert len(overall) == len(MATCHINGS) and overall["highest"].sum() >= 1
     assert summary["mean_jaccard"].dropna().between(0, 1).all()
 
 
