@@ -15,18 +15,30 @@ if not workflow.config_settings.configfiles:
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
-include: "rules/corpus.smk"
-include: "rules/checkpoints.smk"
-include: "rules/losses.smk"
-include: "rules/trends.smk"
-include: "rules/generation.smk"
-include: "rules/bigbench.smk"
-include: "rules/regression.smk"
-include: "rules/report.smk"
+# Several suites with their own tokenizers (a `families` config, e.g. config/pythia-olmo.yaml): each runs
+# this workflow as a module under families/<name>/, then stage "families" compares them.
+if "families" in config:
 
+    include: "rules/families.smk"
 
-rule all:
-    default_target: True
-    input:
-        all_targets(),
+    rule all:
+        default_target: True
+        input:
+            families_targets(),
+
+else:
+
+    include: "rules/common.smk"
+    include: "rules/corpus.smk"
+    include: "rules/checkpoints.smk"
+    include: "rules/losses.smk"
+    include: "rules/trends.smk"
+    include: "rules/generation.smk"
+    include: "rules/bigbench.smk"
+    include: "rules/regression.smk"
+    include: "rules/report.smk"
+
+    rule all:
+        default_target: True
+        input:
+            all_targets(),

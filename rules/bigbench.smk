@@ -46,10 +46,6 @@ BIGBENCH_TASK_DIRS = {
 }
 
 
-localrules:
-    bigbench_fetch,
-
-
 rule bigbench_fetch:
     output:
         tasks=directory(BIGBENCH_FETCH_DIR),
@@ -61,6 +57,7 @@ rule bigbench_fetch:
         ),
     log:
         "logs/bigbench/bigbench_fetch.log",
+    localrule: True
     conda:
         "../envs/lmtraj.yaml"
     resources:

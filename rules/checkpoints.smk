@@ -61,15 +61,12 @@ HUB_MODELS = [m for m in MODELS if config["models"][m]["source"] == "hf"]
 HUB_INTEGRITY = "results/checkpoints/integrity.tsv"
 
 
-localrules:
-    checkpoints_fetch,
-
-
 rule checkpoints_fetch:
     output:
         "results/checkpoints/{model}/hub/step{step}.json",
     log:
         "logs/checkpoints/checkpoints_fetch/{model}_step{step}.log",
+    localrule: True
     conda:
         "../envs/lmtraj.yaml"
     resources:

@@ -48,6 +48,7 @@ def spec_of(model, step):
         config["training"],
         os.path.relpath(workflow.basedir),
         hub_cache=config["hub"]["cache_dir"],
+        family_dir=config["family_dir"],
     )
 
 
@@ -115,9 +116,13 @@ def runtime_min(base):
     return scaled
 
 
-# Model-running rules: threads = profiles/slurm's cpus_per_gpu (a laptop run caps them at --cores),
-# memory and time from the parameter count of the model(s) the job holds (lmtraj.checkpoints.sizing).
-MODEL_THREADS = 4
+# Model-running rules: one thread each, so a laptop runs one model job per core. Measured on the embedded
+# default (2-core Xeon, bench/bench_default.py): 314 s with one thread per job, two jobs at a time, against
+# 526 s with two threads and one job at a time. Much of a job is single-threaded anyway (importing torch
+# and transformers, ~7 s), and tiny models gain little from a second thread. profiles/slurm gives each
+# of these rules the CPUs its GPU job gets (set-threads). Memory and time come from the parameter count
+# of the model(s) the job holds (lmtraj.checkpoints.sizing).
+MODEL_THREADS = 1
 VOCAB = (
     config["tokenizer"]["vocab_size"]
     if config["tokenizer"]["source"] == "train"

@@ -11,12 +11,8 @@ HELDOUT_COUNTS = heldout_counts(
 )
 
 
-# Both may need the network (registry archives, a hub tokenizer): they run where snakemake runs.
-localrules:
-    corpus_prepare,
-    corpus_tokenizer,
-
-
+# corpus_prepare and corpus_tokenizer may need the network (registry archives, a hub tokenizer): they
+# run where snakemake runs (localrule, declared per rule so a family's renamed copy stays local too).
 rule corpus_prepare:
     output:
         train="results/corpus/train_documents.jsonl",
@@ -25,6 +21,7 @@ rule corpus_prepare:
         task="results/corpus/task_documents.jsonl",
     log:
         "logs/corpus/corpus_prepare.log",
+    localrule: True
     conda:
         "../envs/lmtraj.yaml"
     resources:
@@ -48,6 +45,7 @@ rule corpus_tokenizer:
         directory("results/corpus/tokenizer"),
     log:
         "logs/corpus/corpus_tokenizer.log",
+    localrule: True
     conda:
         "../envs/lmtraj.yaml"
     resources:

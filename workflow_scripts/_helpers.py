@@ -26,11 +26,20 @@ def running_rule() -> str | None:
     return getattr(job, "rule", None)
 
 
+def base_rule(rule: str | None) -> str | None:
+    """The rule's own name: in a run of several families, each family's rules are named
+    `<family>_<rule>` (rules/families.smk)."""
+    if rule is None or rule in NETWORK_RULES:
+        return rule
+    return next((r for r in NETWORK_RULES if rule.endswith("_" + r)), rule)
+
+
 def apply_network_policy(rule: str | None) -> None:
     """Offline variables for a compute job (forced: an inherited HF_HUB_OFFLINE=0 must not reach the
     hub from a node without network); nothing outside a job (tests, benchmarks import this module)."""
     if rule is None:
         return
+    rule = base_rule(rule)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if rule not in NETWORK_RULES:
@@ -46,7 +55,7 @@ def setup(snakemake, offline: bool = True) -> logging.Logger:
     `offline` says what the script expects: False exactly for the rules in NETWORK_RULES, which decided
     the offline variables when this module was imported; a script that disagrees stops here.
     """
-    if offline == (snakemake.rule in NETWORK_RULES):
+    if offline == (base_rule(snakemake.rule) in NETWORK_RULES):
         raise RuntimeError(
             f"rule {snakemake.rule}: its script calls setup(offline={offline}), but _helpers.NETWORK_RULES "
             "says otherwise; add the rule to NETWORK_RULES or drop offline=False"

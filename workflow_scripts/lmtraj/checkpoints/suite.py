@@ -4,6 +4,7 @@ and how checkpoints are grouped into jobs. Pure Python (no torch), so the DAG bu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lmtraj.errors import ConfigError
@@ -99,7 +100,11 @@ def checkpoint_spec(
     training: dict,
     basedir,
     hub_cache: str | None = None,
+    family_dir: str = "",
 ) -> dict:
+    """What a script needs to load checkpoint (name, step). `family_dir` is the folder a family's run
+    lives in (families/<name>; "" for a single suite): a path in a param is not prefixed by Snakemake's
+    module, so a trained checkpoint's path carries it here."""
     spec = {
         "model": name,
         "step": int(step),
@@ -110,7 +115,7 @@ def checkpoint_spec(
         if key in entry:  # nominal counts (e.g. Pythia's table) override the counted ones
             spec[key] = int(entry[key])
     if entry["source"] == "train":
-        spec["path"] = f"results/checkpoints/{name}/step{step}"
+        spec["path"] = os.path.join(family_dir, f"results/checkpoints/{name}/step{step}")
     elif entry["source"] == "local":
         spec["path"] = local_path(entry, step, basedir)
     else:
