@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -139,6 +140,7 @@ def snakemake(workdir: Path, args, log_path: Path) -> tuple[float, int]:
     ]
     if args.configfile:
         cmd += ["--configfile", str(Path(args.configfile).resolve())]
+    cmd += shlex.split(args.snakemake_args)
     t0 = time.perf_counter()
     with log_path.open("w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -155,6 +157,11 @@ def main() -> None:
         default=None,
         help="a working directory of an earlier run: its resources/ (corpus archives, BIG-bench "
         "sdist) is copied in, so nothing is downloaded (the time then excludes downloads)",
+    )
+    ap.add_argument(
+        "--snakemake-args",
+        default="",
+        help="more arguments for both runs, e.g. '--set-threads losses_tokens=1' (one string)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     ap.add_argument("--budget-s", type=float, default=None, help="fail above this total")
@@ -178,8 +185,8 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"CPU {info['cpu']}, {info['cpus']} logical CPUs, flags {' '.join(info['simd']) or '?'}")
     print(f"{info['torch']}; python {platform.python_version()}; working directory {workdir}")
-    print(f"config {args.configfile or 'config.yaml (embedded default)'}; --cores {args.cores}; "
-          f"downloads {'copied from ' + args.caches if args.caches else 'included'}")  # fmt: skip
+    print(f"config {args.configfile or 'config.yaml (embedded default)'}; --cores {args.cores} "
+          f"{args.snakemake_args}; downloads {'copied from ' + args.caches if args.caches else 'included'}")  # fmt: skip
     print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}", flush=True)
 
     wall, rc = snakemake(workdir, args, workdir / "bench_run.log")

@@ -171,3 +171,6 @@ rule families_findings:
         },
     script:
         "../workflow_scripts/families_findings.py"
+
+
+include: "report_after_run.smk"
