@@ -114,6 +114,42 @@ rule losses_plot:
         "../workflow_scripts/losses_plot.py"
 
 
+# Word-level trajectories (trends.units: words): the units every tokenizer shares.
+rule losses_word_index:
+    input:
+        tokenizer=rules.corpus_tokenizer.output[0],
+        tokens=rules.corpus_tokenize_valid.output.tokens,
+    output:
+        index="results/losses/words.parquet",
+        rows="results/losses/word_rows.npy",
+    log:
+        "logs/losses/losses_word_index.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(10),
+    script:
+        "../workflow_scripts/losses_word_index.py"
+
+
+rule losses_word_trajectory:
+    input:
+        trajectory=rules.losses_trajectory.output.trajectory,
+        rows=rules.losses_word_index.output.rows,
+    output:
+        "results/losses/{model}/word_trajectory.npy",
+    log:
+        "logs/losses/losses_word_trajectory/{model}.log",
+    conda:
+        "../envs/lmtraj.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(10),
+    script:
+        "../workflow_scripts/losses_word_trajectory.py"
+
+
 TARGETS["losses"] = lambda: [
     rules.losses_plot.output[0],
     rules.losses_index.output[0],

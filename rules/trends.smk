@@ -6,6 +6,13 @@ from lmtraj.trends.classes import CLASSES, check_fraction, pick_models
 from lmtraj.trends.double_descent import default_selector
 
 TRENDS = config["trends"]
+# The units classified (trends.units): tokens of the suite's tokenizer, or whitespace-delimited words,
+# which every tokenizer shares (a word's NLL sums its tokens'; lmtraj.losses.words).
+TRENDS_INDEX, TRENDS_TRAJECTORY = (
+    (rules.losses_word_index.output.index, rules.losses_word_trajectory.output[0])
+    if TRENDS["units"] == "words"
+    else (rules.losses_index.output[0], rules.losses_trajectory.output.trajectory)
+)
 TRENDS_THRESHOLDS = {
     key: TRENDS[key]
     for key in ["p_value", "tolerance", "strict", "ratio", "variance_rule"]
@@ -39,9 +46,9 @@ TRENDS_BOOTSTRAP = bootstrap_params(config["regression"]["findings"], config["se
 
 rule trends_classify:
     input:
-        trajectory=rules.losses_trajectory.output.trajectory,
+        trajectory=TRENDS_TRAJECTORY,
         checkpoints=rules.losses_trajectory.output.checkpoints,
-        tokens=rules.losses_index.output[0],
+        tokens=TRENDS_INDEX,
     output:
         tokens="results/trends/{model}/tokens.parquet",
         shares="results/trends/{model}/shares.tsv",
@@ -86,7 +93,7 @@ rule trends_collect:
 rule trends_double_descent:
     input:
         tokens=expand(rules.trends_classify.output.tokens, model=MODELS),
-        trajectories=expand(rules.losses_trajectory.output.trajectory, model=MODELS),
+        trajectories=expand(TRENDS_TRAJECTORY, model=MODELS),
         checkpoints=rules.losses_checkpoints.output[0],
     output:
         curves="results/trends/group_curves.tsv",
@@ -132,9 +139,9 @@ rule trends_double_descent:
 
 rule trends_overlap:
     input:
-        trajectories=expand(rules.losses_trajectory.output.trajectory, model=MODELS),
+        trajectories=expand(TRENDS_TRAJECTORY, model=MODELS),
         checkpoints=rules.losses_checkpoints.output[0],
-        tokens=rules.losses_index.output[0],
+        tokens=TRENDS_INDEX,
     output:
         detail="results/trends/overlap.tsv",
         summary=report(
@@ -222,7 +229,7 @@ rule trends_plot_groups:
 
 rule trends_token_table:
     input:
-        tokens=rules.losses_index.output[0],
+        tokens=TRENDS_INDEX,
         classes=expand(rules.trends_classify.output.tokens, model=TRENDS_TABLE_MODELS),
     output:
         report(

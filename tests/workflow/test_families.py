@@ -43,8 +43,26 @@ def test_each_family_runs_with_its_own_tokenizer(families_run):
         for f in FAMILIES
     )
     assert wide == narrow
-    # The trends stage is off in `narrow` (a family's own settings apply).
-    assert not _family(families_run, "narrow", "results/trends").exists()
+
+
+def test_both_families_classify_the_same_words(families_run):
+    """trends.units: words in both families: the classified units are words of the shared text, keyed by
+    (document, word number), whatever the tokenizer (each scores its first 96 tokens of a document, so
+    the family with the longer tokens reaches further into it)."""
+    wide, narrow = (
+        pd.read_parquet(_family(families_run, f, "results/losses/words.parquet")) for f in FAMILIES
+    )
+    shared = wide.merge(narrow, on=["doc", "position"], suffixes=("_wide", "_narrow"))
+    assert len(shared) == min(len(wide), len(narrow)) > 100
+    assert (shared["token_wide"] == shared["token_narrow"]).all()
+    assert (shared["n_tokens_wide"] != shared["n_tokens_narrow"]).any()  # different tokenizers
+    for family, words in zip(FAMILIES, (wide, narrow), strict=True):
+        shares = pd.read_csv(_family(families_run, family, "results/trends/shares.tsv"), sep="\t")
+        assert (shares.groupby(["model", "fraction"])["n_tokens"].sum() == len(words)).all(), family
+    classified = pd.read_parquet(
+        _family(families_run, "wide", "results/trends/tiny-16x2/tokens.parquet")
+    )
+    assert classified[["doc", "position"]].equals(wide[["doc", "position"]])
 
 
 def test_bits_per_byte_of_every_family(families_run):

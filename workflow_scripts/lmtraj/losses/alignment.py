@@ -94,7 +94,12 @@ def byte_nll(token_nll: np.ndarray, byte_ends: np.ndarray, n_bytes: int) -> np.n
 
 def word_index(text: str) -> tuple[np.ndarray, list[str]]:
     """(word number of every byte, the words): whitespace joins the following word (or the last)."""
-    data = text.encode("utf-8")
+    return word_index_bytes(text.encode("utf-8"))
+
+
+def word_index_bytes(data: bytes) -> tuple[np.ndarray, list[str]]:
+    """`word_index` of a text's UTF-8 bytes (which may end inside a character: the scored text is a
+    document's first tokens)."""
     spans = []  # (start, end) of each maximal non-whitespace run
     i = 0
     while i < len(data):
