@@ -160,6 +160,7 @@ def build_hub_cache(
     vocab_size: int = 320,
     seed: int = 0,
     shape: dict | None = None,
+    branches: dict[int, str] | None = None,
 ) -> FakeHub:
     """Write the cache; `main` points at the last step's commit's files, as Pythia's main = step143000.
 
@@ -167,6 +168,7 @@ def build_hub_cache(
     no_weights: branches that hold config and tokenizer but no weight file.
     shape: GPTNeoXConfig fields replacing MODEL_SHAPE's (e.g. a wider model for a second "size").
     Several repositories can share one cache_dir (call once per repo_id).
+    branches: {step: branch name} for repos whose branches are not `step{step}` (OLMo's carry token counts).
     """
     from safetensors.torch import load
 
@@ -180,7 +182,7 @@ def build_hub_cache(
     hub = FakeHub(
         cache_dir=cache_dir,
         repo_id=repo_id,
-        revisions={s: f"step{s}" for s in steps},
+        revisions={s: (branches or {}).get(s, f"step{s}") for s in steps},
         duplicates=duplicates,
         no_weights=tuple(no_weights),
         vocab_size=vocab_size,

@@ -23,14 +23,16 @@ from hubcache import build_hub_cache, offline_env
 
 pytestmark = pytest.mark.slow
 
-HUB_CONFIGS = ["pythia.yaml", "opt.yaml", "gpt-neo.yaml"]
+HUB_CONFIGS = ["pythia.yaml", "opt.yaml", "gpt-neo.yaml", "olmo.yaml"]
 FIXTURE_CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 STEPS_KEPT = 2  # revisions per hub model
 
 
 def test_every_shipped_config_is_covered():
     shipped = {p.name for p in (ROOT / "config").glob("*.yaml")}
-    assert shipped == {*HUB_CONFIGS, "smoke.yaml", "embedded-large.yaml"}, (
+    # families-smoke.yaml: tests/workflow/test_families.py runs it to the end.
+    families = {"families-smoke.yaml", "pythia-olmo.yaml"}
+    assert shipped == {*HUB_CONFIGS, *families, "smoke.yaml", "embedded-large.yaml"}, (
         "a new config needs its first jobs run here"
     )
 
@@ -45,7 +47,7 @@ def local_dataset(folder: Path, source: dict) -> Path:
         paragraphs = [p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
         texts += ["\n\n".join(paragraphs[i : i + 6]) for i in range(0, len(paragraphs), 6)]
     assert len(texts) >= need, f"the fixture corpus gives {len(texts)} rows, {need} needed"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # families: one dataset for every family's suite
     per_split = -(-len(texts) // len(splits))
     for k, split in enumerate(splits):
         with open(folder / f"{split}.jsonl", "w", encoding="utf-8") as fh:
@@ -54,15 +56,22 @@ def local_dataset(folder: Path, source: dict) -> Path:
     return folder
 
 
-def with_stand_ins(config: dict, tmp_path: Path) -> dict:
+def with_stand_ins(config: dict, tmp_path: Path, cache: Path | None = None) -> dict:
     """The config with its hub repos, dataset and revision list replaced by local stand-ins."""
-    cache = tmp_path / "hub-cache"
+    cache = cache or tmp_path / "hub-cache"
     context = config["losses"]["scoring"]["context"]
-    repos = {}
+    repos, branches = {}, {}
     for entry in config["models"].values():
         entry["steps"] = sorted(entry["steps"])[:STEPS_KEPT]
         repos.setdefault(entry["repo"], set()).update(entry["steps"])
-    repos.setdefault(config["tokenizer"]["repo"], {0})
+        named = {int(k): v for k, v in (entry.get("revisions") or {}).items()}
+        branches.setdefault(entry["repo"], {}).update(
+            {s: named[s] for s in entry["steps"] if s in named}
+        )
+        if named:  # only the kept steps' names: the stand-in has no other branches
+            entry["revisions"] = {s: named[s] for s in entry["steps"] if s in named}
+    if config["tokenizer"]["repo"] not in repos:
+        repos[config["tokenizer"]["repo"]] = {0}
     for seed, (repo, steps) in enumerate(sorted(repos.items())):
         hub = build_hub_cache(
             cache,
@@ -70,6 +79,7 @@ def with_stand_ins(config: dict, tmp_path: Path) -> dict:
             steps=tuple(sorted(steps)),
             seed=seed,
             shape={"max_position_embeddings": context},
+            branches=branches.get(repo),
         )
         for entry in config["models"].values():  # revisions named in the config, e.g. main
             for revision in (entry.get("revisions") or {}).values():
@@ -115,6 +125,41 @@ def test_hub_config_runs_its_corpus_checkpoint_and_loss_jobs(name, tmp_path):
     assert len(integrity) == sum(len(e["steps"]) for e in config["models"].values())
 
 
+def test_families_hub_config_runs_each_familys_first_jobs(tmp_path):
+    """config/pythia-olmo.yaml: each family's suite with the stand-ins, one cache for both; the first
+    corpus and loss jobs of each family run (rules <family>_<rule>, files under families/<family>/)."""
+    families = yaml.safe_load((ROOT / "config" / "pythia-olmo.yaml").read_text())
+    cache = tmp_path / "hub-cache"
+    targets = []
+    for name, entry in families["families"]["suites"].items():
+        suite = with_stand_ins(
+            yaml.safe_load((ROOT / entry["configfile"]).read_text()), tmp_path, cache
+        )
+        configfile = tmp_path / f"{name}.yaml"
+        configfile.write_text(yaml.safe_dump(suite, sort_keys=False))
+        entry["configfile"] = str(configfile)
+        first = next(iter(suite["models"]))
+        step = suite["models"][first]["steps"][0]
+        targets.append(f"families/{name}/results/losses/{first}/steps{step}-{step}")
+    configfile = tmp_path / "pythia-olmo.yaml"
+    configfile.write_text(yaml.safe_dump(families, sort_keys=False))
+    workdir = tmp_path / "run"
+    env = offline_env(HF_DATASETS_CACHE=str(tmp_path / "datasets-cache"))
+    run_snakemake(
+        ["--configfile", str(configfile), "--cores", "2", *targets], workdir, timeout=1800, env=env
+    )
+    for target in targets:
+        step_file = next((workdir / target).glob("step*.npy"))
+        nll = np.load(step_file)
+        assert nll.dtype == np.float32 and nll.size > 0 and np.isfinite(nll).all(), target
+    # Both families scored the same validation documents (shared corpus and seed).
+    pythia, olmo = (
+        (workdir / f"families/{f}/results/corpus/ppl_documents.jsonl").read_bytes()
+        for f in families["families"]["suites"]
+    )
+    assert pythia == olmo
+
+
 def registry_reachable() -> bool:
     try:
         socket.create_connection(("pypi.org", 443), timeout=5).close()
@@ -158,12 +203,15 @@ def test_smoke_config_runs_to_the_end(smoke_run):
 
 def test_pythia_jobs_ask_for_memory_by_model_size_and_the_profiles_cpus(tmp_path):
     """A dry run: pythia-12b's loss job asks for its float32 weights and more, pythia-14m's for the
-    base; threads are profiles/slurm's cpus_per_gpu (8 cores: not capped by a small machine)."""
+    base; with profiles/slurm's set-threads the job's threads are its cpus_per_gpu (8 cores: not capped
+    by a small machine), and one thread without it (a laptop runs one model job per core)."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    slurm_threads = profile["set-threads"]["losses_tokens"]
     targets = [f"results/losses/{m}/steps0-0" for m in ("pythia-14m", "pythia-12b")]
-    proc = run_snakemake(
-        ["-n", "--configfile", str(ROOT / "config" / "pythia.yaml"), "--cores", "8", *targets],
-        tmp_path,
-    )
+    args = ["-n", "--configfile", str(ROOT / "config" / "pythia.yaml"), "--cores", "8", *targets]
+    laptop = run_snakemake(args, tmp_path)
+    assert "threads: 1" in laptop.stdout or "threads:" not in laptop.stdout, laptop.stdout[-3000:]
+    proc = run_snakemake([*args, "--set-threads", f"losses_tokens={slurm_threads}"], tmp_path)
     jobs, current = {}, None
     for line in proc.stdout.splitlines():
         line = line.strip()
@@ -177,7 +225,8 @@ def test_pythia_jobs_ask_for_memory_by_model_size_and_the_profiles_cpus(tmp_path
             current["mem_mb"] = int(line.split("mem_mb=")[1].split(",")[0])
             current = None
     assert set(jobs) == {"pythia-14m", "pythia-12b"}, proc.stdout[-3000:]
-    cpus = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())["set-resources"]
-    assert {j["threads"] for j in jobs.values()} == {cpus["losses_tokens"]["cpus_per_gpu"]}
+    cpus = profile["set-resources"]["losses_tokens"]["cpus_per_gpu"]
+    assert slurm_threads == cpus
+    assert {j["threads"] for j in jobs.values()} == {cpus}
     assert jobs["pythia-14m"]["mem_mb"] < 5_000
     assert jobs["pythia-12b"]["mem_mb"] > 11_846_072_320 * 4 / 2**20  # its float32 weights

@@ -39,6 +39,15 @@ def test_exactly_the_model_running_rules_get_one_gpu():
         )  # no gres next to gpu, no mem/runtime override
 
 
+def test_model_jobs_get_their_gpus_cpus_as_threads():
+    """The rules declare one thread (a laptop's best); on the cluster each model job's torch threads are
+    the CPUs its GPU job gets."""
+    slurm = profile("slurm")
+    assert set(slurm["set-threads"]) == rules_declaring_gpu()
+    for rule, threads in slurm["set-threads"].items():
+        assert threads == slurm["set-resources"][rule]["cpus_per_gpu"], rule
+
+
 def test_ci_profile_repeats_the_gpu_requests_and_groups():
     slurm, ci = profile("slurm"), profile("slurm-ci")
     assert set(ci["set-resources"]) == set(slurm["set-resources"])
