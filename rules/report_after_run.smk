@@ -13,6 +13,10 @@ onsuccess:
 
     report = Path("results/report.html")
     lines = [f"Results: {os.path.abspath('results')}/<stage>/, logs: logs/<stage>/"]
+    if "families" in config:
+        lines.append(
+            f"Each family: {os.path.abspath('families')}/<family>/results/<stage>/ (and logs/)"
+        )
     # A complete run: no targets given (the default target) or the default target itself.
     targets = set(workflow.dag_settings.targets)
     complete = targets <= {workflow.default_target}
