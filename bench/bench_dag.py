@@ -23,14 +23,15 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_RULES = {"all"}  # plus the rules declared in `localrules:`, read from rules/*.smk
+LOCAL_RULES = {"all"}  # plus the rules declaring `localrule: True`, read from rules/*.smk
 
 
 def local_rules() -> set[str]:
     names = set(LOCAL_RULES)
     for path in (ROOT / "rules").glob("*.smk"):
-        for block in re.findall(r"^localrules:\n((?:\s+\w+,?\n)+)", path.read_text(), re.M):
-            names.update(re.findall(r"\w+", block))
+        for block in re.split(r"^(?=rule \w+:$)", path.read_text(), flags=re.M):
+            if re.search(r"^    localrule: True$", block, re.M):
+                names.add(re.match(r"rule (\w+):", block).group(1))
     return names
 
 
