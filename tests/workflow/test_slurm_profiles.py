@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 from conftest import ROOT, SMOKE_CONFIG, run_snakemake
 
@@ -39,10 +40,11 @@ def test_exactly_the_model_running_rules_get_one_gpu():
         )  # no gres next to gpu, no mem/runtime override
 
 
-def test_model_jobs_get_their_gpus_cpus_as_threads():
-    """The rules declare one thread (a laptop's best); on the cluster each model job's torch threads are
-    the CPUs its GPU job gets."""
-    slurm = profile("slurm")
+@pytest.mark.parametrize("name", ["slurm", "slurm-ci"])
+def test_model_jobs_get_their_gpus_cpus_as_threads(name):
+    """The rules declare one thread (a laptop's best); on a cluster each model job's torch threads are
+    the CPUs its GPU job gets (the CI cluster's too: torch's results depend on its thread count)."""
+    slurm = profile(name)
     assert set(slurm["set-threads"]) == rules_declaring_gpu()
     for rule, threads in slurm["set-threads"].items():
         assert threads == slurm["set-resources"][rule]["cpus_per_gpu"], rule

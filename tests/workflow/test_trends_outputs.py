@@ -75,8 +75,14 @@ def test_overlap_summary(trends):
     summary = pd.read_csv(trends / "overlap_summary.tsv", sep="\t")
     assert set(summary["matching"]) == set(MATCHINGS)
     overall = summary[summary["model_a"] == "all"]
-    assert len(overall) == len(MATCHINGS) and overall["highest"].sum() >= 1
-    assert summary["mean_jaccard"].dropna().between(0, 1).all()
+    assert len(overall) == len(MATCHINGS)
+    for stat in ("rank_correlation", "jaccard"):
+        rows = summary.dropna(subset=[stat])
+        assert not rows.empty, stat
+        assert (rows[f"{stat}_ci_low"] <= rows[stat] + 1e-12).all(), stat
+        assert (rows[stat] <= rows[f"{stat}_ci_high"] + 1e-12).all(), stat
+    assert summary["jaccard"].dropna().between(0, 1).all()
+    assert summary["rank_correlation"].dropna().between(-1, 1).all()
 
 
 def test_figures_and_token_table(trends):
