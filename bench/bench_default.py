@@ -36,6 +36,8 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
+from machine import cpu_and_flags  # bench/ is the script's folder, on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = (
     "corpus",
@@ -54,16 +56,7 @@ FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)")
 
 
 def machine() -> dict:
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    cpu, flags = cpu_and_flags()
     simd = [
         f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags
     ]

@@ -34,11 +34,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_and_flags  # bench/ is the script's folder, on sys.path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -227,16 +228,7 @@ def text_documents(vocab: int, n_docs: int, doc_tokens: int):
 
 
 def machine_line(device: str, threads: int) -> str:
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    cpu, flags = cpu_and_flags()
     shown = [
         f
         for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")

@@ -30,11 +30,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_and_flags  # bench/ is the script's folder, on sys.path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval opens a progress bar per batch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -206,16 +207,7 @@ def workload(vocab: int, context: int):
 
 
 def machine_line(device: str, threads: int) -> str:
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                cpu = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    cpu, flags = cpu_and_flags()
     shown = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
     line = (
         f"CPU {cpu}, {os.cpu_count()} logical CPUs, flags {' '.join(shown) or '?'}; "
