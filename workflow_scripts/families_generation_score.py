@@ -14,7 +14,7 @@ from lmtraj.checkpoints.storage import describe, load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.families.retokenize import retokenized_nll, retokenized_plan
 from lmtraj.io import write_parquet
-from lmtraj.scoring import token_nll
+from lmtraj.scoring import whole_sequence_nll
 from lmtraj.tokenizer import load_tokenizer
 
 log = setup(snakemake)
@@ -40,16 +40,8 @@ dtype = forward_dtype(device, p.dtype)
 for spec in usable_specs(snakemake, log):
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
-    # One window per sequence when the model is long enough, so every token sees its whole prompt.
-    context = min(longest, model.config.max_position_embeddings)
-    nll = token_nll(
-        model,
-        list(plan.seqs),
-        context=context,
-        stride=max(1, context // 2),
-        token_budget=p.token_budget,
-        device=device,
-        log=log,
+    nll = whole_sequence_nll(
+        model, list(plan.seqs), token_budget=p.token_budget, device=device, log=log
     )
     scores = retokenized_nll(texts, plan, nll).assign(
         scorer_family=p.scorer_family,

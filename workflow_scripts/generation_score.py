@@ -12,7 +12,7 @@ from lmtraj.checkpoints.storage import describe, load_checkpoint
 from lmtraj.device import forward_dtype
 from lmtraj.generation.texts import generated_nll, scoring_plan
 from lmtraj.io import write_parquet
-from lmtraj.scoring import token_nll
+from lmtraj.scoring import whole_sequence_nll
 
 log = setup(snakemake)
 device = torch_setup(snakemake, log)
@@ -33,17 +33,7 @@ dtype = forward_dtype(device, p.dtype)
 for spec in usable_specs(snakemake, log):
     start = time.monotonic()
     model = load_checkpoint(spec, device, dtype)
-    # One window per sequence when the model is long enough, so every token sees its whole prompt.
-    context = min(longest, model.config.max_position_embeddings)
-    nll = token_nll(
-        model,
-        seqs,
-        context=context,
-        stride=max(1, context // 2),
-        token_budget=p.token_budget,
-        device=device,
-        log=log,
-    )
+    nll = whole_sequence_nll(model, seqs, token_budget=p.token_budget, device=device, log=log)
     scores = generated_nll(texts, index, nll).assign(model=spec["model"], step=spec["step"])
     write_parquet(out_dir / f"step{spec['step']}.parquet", scores)
     seconds = time.monotonic() - start

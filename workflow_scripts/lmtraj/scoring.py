@@ -118,6 +118,29 @@ def token_nll(
     return out
 
 
+def whole_sequence_nll(
+    model: torch.nn.Module,
+    seqs: list[np.ndarray],
+    *,
+    token_budget: int,
+    device: str = "cpu",
+    log: logging.Logger | None = None,
+) -> list[np.ndarray]:
+    """`token_nll` of short sequences (prompt + generated text) in one window each where the model's
+    context allows, so every generated token sees its whole prompt; half-overlapping windows otherwise."""
+    longest = max((len(s) for s in seqs), default=2)
+    context = min(longest, model.config.max_position_embeddings)
+    return token_nll(
+        model,
+        seqs,
+        context=context,
+        stride=max(1, context // 2),
+        token_budget=token_budget,
+        device=device,
+        log=log,
+    )
+
+
 def _forward_parameters(model: torch.nn.Module) -> frozenset[str]:
     """Which of the optional forward arguments this model takes (transformers' causal LMs: both)."""
     try:
