@@ -45,14 +45,13 @@ from lmtraj.errors import DataError
 from lmtraj.regression.bootstrap import (
     ABSENT,
     INCONCLUSIVE,
-    VERDICTS,
     Bootstrap,
     cluster_weights,
     equivalence_verdict,
     percentile_interval,
     verdict,
 )
-from lmtraj.regression.findings import COLUMNS
+from lmtraj.regression.findings import findings_frame
 
 FINDING = "families"
 CHECKPOINT_COLUMNS = ["model", "step", "flops", "params_total", "valid_ppl", "valid_bpb"]
@@ -448,8 +447,4 @@ def findings_table(
         seed=seed,
         family_margin=family_margin,
     )
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    bad = set(table["verdict"]) - set(VERDICTS)
-    if bad:
-        raise DataError(f"families findings: unknown verdict(s) {sorted(bad)}")
-    return table
+    return findings_frame(rows, "families findings")

@@ -324,8 +324,14 @@ def findings_table(
             params_col=params_col,
         )
     )
+    return findings_frame(rows, "findings")
+
+
+def findings_frame(rows: list[dict], what: str) -> pd.DataFrame:
+    """Findings rows as a table in the findings column order; `what` names the table in the error
+    raised for a verdict outside VERDICTS."""
     table = pd.DataFrame(rows, columns=COLUMNS)
     bad = set(table["verdict"]) - set(VERDICTS)
     if bad:
-        raise DataError(f"findings: unknown verdict(s) {sorted(bad)}")
+        raise DataError(f"{what}: unknown verdict(s) {sorted(bad)}")
     return table
