@@ -1,32 +1,36 @@
 """Benchmark: per-token loss extraction (`lmtraj.scoring.token_nll`) vs lm-evaluation-harness and vs the
 previous scorer, side by side in one process, on the same windows.
 
-Workload: the embedded default's scoring: a GPT-NeoX of gpt-256x4's shape (d_model 256, 4 layers, 8
-heads, vocabulary 4096, context 128; Pythia's choices), 48 documents of 512 tokens (24,528 scored
-tokens). Weights are random (speed does not depend on them); the documents are real text (the corpus
-fixture, tokenized with a byte-level BPE of 4096 trained on it) and uniformly random token ids.
+Workload: the embedded default's per-token losses, read from config.yaml: a GPT-NeoX of its largest
+model's shape (Pythia's choices), its vocabulary and context, `corpus.valid_documents` documents of
+`corpus.valid_tokens_per_document` tokens, its stride and token budget (`losses.scoring`). Weights are
+random (speed does not depend on them); the documents are real text (the corpus fixture, tokenized with
+a byte-level BPE of that vocabulary trained on it) and uniformly random token ids. `--d-model`,
+`--layers`, `--heads`, `--vocab`, `--stride` set another workload, e.g. an earlier default's gpt-256x4
+(`--d-model 256 --heads 8 --vocab 4096 --stride 64`).
 
 Windows, two settings:
-- "lm-eval windows": lm-eval's `loglikelihood_rolling` (HFLM, batch 16, max_length 127) scores every
-  token of a document with an end-of-text prefix, in disjoint windows of 127 predictions; that is
-  `token_nll` on [EOT] + document with context 128 and stride 127 (every model input is 127 tokens).
-- "default stride": context 128, stride 64 (config.yaml). lm-eval has no strided rolling mode, so it
+- "lm-eval windows": lm-eval's `loglikelihood_rolling` (HFLM, batch 16, max_length context - 1)
+  scores every token of a document with an end-of-text prefix, in disjoint windows of context - 1
+  predictions; that is `token_nll` on [EOT] + document with stride context - 1 (every model input is
+  context - 1 tokens).
+- "default stride": the config's context and stride. lm-eval has no strided rolling mode, so it
   scores the very same windows as (context, continuation) token requests through HFLM's own
   `_loglikelihood_tokens` (what its `loglikelihood` runs after tokenizing).
 
-Scorers: `token_nll` (new), `previous_token_nll` (the scorer before issue 14, copied below: full logits,
-float32 log-softmax, token budget 16384) and lm-eval when it is installed (`pip install lm_eval[hf]`;
-optional, not a requirement of the workflow). Per-token NLL of new and previous must agree to 1e-5;
-lm-eval only returns sums, so its per-document mean NLL must agree to 1e-5. Each scorer runs
-`--repeats` times, interleaved, and the fastest run counts (the others are printed): run it on an
-otherwise idle machine, and compare ratios rather than seconds.
+Scorers: `token_nll` (new), `previous_token_nll` (the scorer it replaced, copied below: full logits,
+float32 log-softmax) and lm-eval when it is installed (`pip install lm_eval[hf]`; optional, not a
+requirement of the workflow). Per-token NLL of new and previous must agree to 1e-5; lm-eval only
+returns sums, so its per-document mean NLL must agree to 1e-5. Each scorer runs `--repeats` times,
+interleaved, and the fastest run counts (the others are printed): run it on an otherwise idle machine,
+and compare ratios rather than seconds.
 
 Also timed: "forward", the model's bare forward over the same windows, 16 rows at a time (logits at
 every position, no NLL): the floor any scorer of these windows shares (token_nll goes below it only
 where it skips unscored positions).
 
-Run: ``.venv/bin/python bench/bench_losses.py`` from the repository root (about 2-3 minutes on 2
-cores); ``--device cuda`` on a GPU machine.
+Run: ``.venv/bin/python bench/bench_losses.py`` from the repository root (about a minute on 2 cores
+for the default's workload, 2-3 for gpt-256x4's); ``--device cuda`` on a GPU machine.
 """
 
 from __future__ import annotations
@@ -39,18 +43,20 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_and_flags  # bench/ is the script's folder, on sys.path
+import default_config  # bench/ is the script's folder, on sys.path
+from machine import cpu_and_flags
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+from transformers import PreTrainedTokenizerFast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 
+from lmtraj.checkpoints.model import ModelShape, build_model  # noqa: E402
 from lmtraj.device import is_oom  # noqa: E402
 from lmtraj.scoring import Window, plan_windows, token_nll  # noqa: E402
 
@@ -61,7 +67,7 @@ QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 
 
-# --- the previous scorer (lmtraj/scoring.py before issue 14), verbatim but for its name ---------------
+# --- the previous scorer (the lmtraj/scoring.py it replaced), verbatim but for its name -------------------
 
 
 def previous_token_nll(model, docs, *, context, stride, token_budget=8192, device="cpu", log=None):
@@ -184,27 +190,6 @@ def make_lmeval(model, tokenizer, batch_size: int, max_length: int, device: str)
 # --- workload ---------------------------------------------------------------------------------------
 
 
-def build_model(vocab: int, d_model: int, layers: int, heads: int, context: int, eos: int):
-    """gpt-256x4's architecture (lmtraj's Pythia-style GPT-NeoX), random weights."""
-    torch.manual_seed(0)
-    cfg = GPTNeoXConfig(
-        vocab_size=vocab,
-        hidden_size=d_model,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=4 * d_model,
-        max_position_embeddings=context,
-        rotary_pct=0.25,
-        use_parallel_residual=True,
-        tie_word_embeddings=False,
-        bos_token_id=eos,
-        eos_token_id=eos,
-        pad_token_id=eos,
-    )
-    cfg._attn_implementation = "sdpa"
-    return GPTNeoXForCausalLM(cfg).eval()
-
-
 def text_documents(vocab: int, n_docs: int, doc_tokens: int):
     """Byte-level BPE trained on the corpus fixture; n_docs chunks of doc_tokens tokens of it."""
     from tokenizers import ByteLevelBPETokenizer
@@ -247,15 +232,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--docs", type=int, default=48)
-    ap.add_argument("--doc-tokens", type=int, default=512)
-    ap.add_argument("--vocab", type=int, default=4096)
-    ap.add_argument("--d-model", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--context", type=int, default=128)
-    ap.add_argument("--stride", type=int, default=64, help="the default's stride (config.yaml)")
-    ap.add_argument("--token-budget", type=int, default=16384, help="config.yaml's losses budget")
+    cfg = default_config.load()
+    largest, scoring = default_config.largest_model(cfg), cfg["losses"]["scoring"]
+    ap.add_argument("--docs", type=int, default=cfg["corpus"]["valid_documents"])
+    ap.add_argument("--doc-tokens", type=int, default=cfg["corpus"]["valid_tokens_per_document"])
+    ap.add_argument("--vocab", type=int, default=cfg["tokenizer"]["vocab_size"])
+    ap.add_argument("--d-model", type=int, default=largest["d_model"])
+    ap.add_argument("--layers", type=int, default=largest["n_layers"])
+    ap.add_argument("--heads", type=int, default=largest["n_heads"])
+    ap.add_argument("--context", type=int, default=scoring["context"])
+    ap.add_argument("--stride", type=int, default=scoring["stride"])
+    ap.add_argument("--token-budget", type=int, default=scoring["token_budget"])
     ap.add_argument("--lmeval-batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tolerance", type=float, default=1e-5)
@@ -273,7 +260,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     random_docs = [rng.integers(0, args.vocab, args.doc_tokens) for _ in range(args.docs)]
     eos = tok.eos_token_id
-    model = build_model(args.vocab, args.d_model, args.layers, args.heads, args.context, eos)
+    shape = ModelShape(args.d_model, args.layers, args.heads, args.context, args.vocab)
+    model = build_model(shape, eos, seed=0).eval()
     model = model.to(args.device)
     lmeval = make_lmeval(model, tok, args.lmeval_batch, args.context - 1, args.device)
 

@@ -13,7 +13,7 @@ Scorers:
 - "lm-eval": HFLM's `_loglikelihood_tokens` (what its `loglikelihood` runs after tokenizing) on one
   request per (context, option), batch `--lmeval-batch`, its defaults otherwise (one-token
   continuations of a shared context are computed once: its logits cache);
-- "previous": the packed scorer before issue 14 (copied below: full logits from the shortest context on,
+- "previous": the packed scorer it replaced (copied below: full logits from the shortest context on,
   float32 log-softmax over the vocabulary, token budget 16384);
 - "packed": `option_logprobs(mode="packed")` at the token budget of config.yaml (`--token-budget`);
   `--budgets` also times other budgets, to choose it by measurement (config.yaml's 2048 was chosen so).
@@ -35,7 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_and_flags  # bench/ is the script's folder, on sys.path
+import default_config  # bench/ is the script's folder, on sys.path
+from machine import cpu_and_flags
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval opens a progress bar per batch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,7 +44,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
@@ -62,7 +62,7 @@ QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 
 
-# --- the previous scorer (lmtraj/bigbench/option_scoring.py before issue 14), packed mode only --------
+# --- the previous scorer (the lmtraj/bigbench/option_scoring.py it replaced), packed mode only ------
 
 
 @torch.inference_mode()
@@ -156,13 +156,9 @@ def make_lmeval(model, tokenizer, batch_size: int, max_length: int, device: str)
 # --- workload ---------------------------------------------------------------------------------------
 
 
-def default_config() -> dict:
-    return yaml.safe_load((ROOT / "config.yaml").read_text())
-
-
 def workload(vocab: int, context: int):
     """(tokenizer, contexts, options, {task: items}) of the default's BIG-bench stage on fixtures."""
-    cfg = default_config()
+    cfg = default_config.load()
     bb = cfg["bigbench"]
     texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))]
     tok = train_bpe(texts, vocab)
@@ -222,8 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    cfg = default_config()
-    largest = list(cfg["models"].values())[-1]  # config order is size order
+    cfg = default_config.load()
+    largest = default_config.largest_model(cfg)
     ap.add_argument("--vocab", type=int, default=cfg["tokenizer"]["vocab_size"])
     ap.add_argument("--d-model", type=int, default=largest["d_model"])
     ap.add_argument("--layers", type=int, default=largest["n_layers"])

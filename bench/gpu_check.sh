@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU proof of the scoring core (issue 14), one script: it prints every check and exits non-zero if one fails.
+# GPU proof of the scoring core, one script: it prints every check and exits non-zero if one fails.
 #
 #   bash bench/gpu_check.sh          # CUDA machine: smoke workflow with gpus: 1, then every check on the GPU
 #   bash bench/gpu_check.sh --cpu    # no CUDA needed: the same checks on the CPU, without the workflow run
@@ -14,7 +14,7 @@
 #     (max and mean |NLL difference| per token, nats) are the TOL table below, printed with each result;
 #  3. out-of-memory halving: a token budget that does not fit (GPU memory capped for the test; on the
 #     CPU, a simulated CUDA out-of-memory error), which must halve the budget and give the same NLL;
-#  4. token_nll tokens/s on the default's workload (gpt-256x4 shape, 48 x 512 tokens) per dtype and
+#  4. token_nll tokens/s on a scoring workload (an earlier default's gpt-256x4 shape, 48 x 512 tokens) per dtype and
 #     token budget, to choose the budget per device.
 #
 # Environment: PYTHON (default .venv/bin/python, else python3) with the project's requirements
@@ -261,7 +261,7 @@ check(err <= tol, f"same NLL after halving: max |dNLL| {err:.2e} (<= {tol:g})")
 
 # --- 4. tokens/s on the default's workload, per dtype and budget ----------------------------------------
 n_work = 48 if device == "cuda" else 12  # the CPU's own numbers come from bench/bench_losses.py
-print(f"-- token_nll on the default's workload: gpt-256x4 shape, {n_work} x 512 tokens, context 128, stride 64")
+print(f"-- token_nll on an earlier default's workload: gpt-256x4 shape, {n_work} x 512 tokens, context 128, stride 64")
 work = [rng.integers(0, 4096, 512) for _ in range(n_work)]
 n = sum(len(d) - 1 for d in work)
 dtypes = (torch.float32, torch.bfloat16) if device == "cuda" else (torch.float32,)
