@@ -19,9 +19,8 @@ from lmtraj.families.findings import (
     family_rows,
     findings_table,
     pooled_points,
-    resample_weights,
-    weighted_ols,
 )
+from lmtraj.families.pooled_fits import resample_weights, weighted_ols
 from lmtraj.regression.findings import COLUMNS
 
 BOOT = {"n_boot": 200, "confidence": 0.95, "seed": 5}
