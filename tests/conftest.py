@@ -99,6 +99,15 @@ def tiny_model():
     return tiny_neox()
 
 
+def text_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE trained on the corpus fixture's first 20,000 characters plus `texts` (repeated,
+    so their characters and words get tokens of their own): real merges on hand-built texts."""
+    from lmtraj.tokenizer import train_bpe
+
+    corpus = (ROOT / "tests/fixtures/corpus/hamlet_acts_1-2.txt").read_text()[:20000]
+    return train_bpe([corpus, *texts * 20], vocab_size)
+
+
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst

@@ -37,14 +37,18 @@ def test_bench_losses_defaults_follow_config_and_scorers_agree():
     stride = cfg["losses"]["scoring"]["stride"]
     assert f"default stride (ctx {cfg['losses']['scoring']['context']}, stride {stride})" in out
     assert f"V={cfg['tokenizer']['vocab_size']}" in out
-    errors = [float(line.split(":")[1].split()[0]) for line in out.splitlines() if "max |NLL" in line]
+    errors = [
+        float(line.split(":")[1].split()[0]) for line in out.splitlines() if "max |NLL" in line
+    ]
     assert len(errors) == 4 and max(errors) <= 1e-5  # two windowings x (text, random ids)
 
 
 def test_bench_mc_scoring_scorers_agree():
     out = run_bench("bench_mc_scoring.py")
     errors = [
-        float(line.split(":")[1].split()[0]) for line in out.splitlines() if "max |log-likelihood" in line
+        float(line.split(":")[1].split()[0])
+        for line in out.splitlines()
+        if "max |log-likelihood" in line
     ]
     assert errors and max(errors) <= 1e-5
     assert "options/s" in out

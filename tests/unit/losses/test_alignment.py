@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import text_tokenizer
 
 from lmtraj.losses.alignment import (
     bits_per_byte,
@@ -17,7 +17,6 @@ from lmtraj.losses.alignment import (
     word_nll,
 )
 from lmtraj.losses.valid_perplexity import with_valid_perplexity
-from lmtraj.tokenizer import train_bpe
 
 TEXTS = [
     "héllo wörld, the cat sat on the mat.",
@@ -29,8 +28,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tok():
-    corpus = (ROOT / "tests/fixtures/corpus/hamlet_acts_1-2.txt").read_text()[:20000]
-    return train_bpe([corpus, *TEXTS * 20], 400)
+    return text_tokenizer(TEXTS, 400)
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -3,11 +3,10 @@ and last word of a document left out."""
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import text_tokenizer
 
 from lmtraj.errors import DataError
 from lmtraj.losses.words import word_trajectory, word_units
-from lmtraj.tokenizer import train_bpe
 
 TEXTS = [
     "héllo wörld, the cat sat on the mat today",
@@ -18,8 +17,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizers():
-    corpus = (ROOT / "tests/fixtures/corpus/hamlet_acts_1-2.txt").read_text()[:20000]
-    return [train_bpe([corpus, *TEXTS * 20], size) for size in (300, 700)]
+    return [text_tokenizer(TEXTS, size) for size in (300, 700)]
 
 
 def encode(tok, text):
