@@ -1,12 +1,14 @@
-"""The scoring benchmarks run and do their agreement checks (tiny shapes: speed is not measured here).
+"""The benchmarks run and do their checks (tiny shapes: speed is not measured here).
 
 A benchmark nobody runs rots: these make sure `bench_losses.py` and `bench_mc_scoring.py` still read
 config.yaml's workload, score it with every scorer they compare (lm-eval only where it is installed)
-and fail when the numbers disagree.
+and fail when the numbers disagree; that `bench_default.py` still reads Snakemake's log; and that
+`gpu_check.sh --cpu` (the GPU proof's checks that need no GPU) passes.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +62,66 @@ def test_bench_help(name):
         [sys.executable, str(ROOT / "bench" / name), "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "--d-model" in proc.stdout
+
+
+# An excerpt of a real `bench_default.py` run's Snakemake log (embedded default, 2 cores): two jobs that
+# ran side by side, with the jobs' own log lines in between.
+LOG = """\
+[Wed Dec  2 07:20:03 2026]
+localrule bigbench_corpus_tasks:
+    input: results/corpus/task_documents.jsonl
+    output: results/bigbench/tasks/corpus
+    log: logs/bigbench/bigbench_corpus_tasks.log
+    jobid: 61
+    resources: tmpdir=/tmp, runtime=10, mem_mb=2000, mem=2 GB, mem_mib=1908
+[Wed Dec  2 07:20:03 2026]
+localrule corpus_tokenizer:
+    input: results/corpus/train_documents.jsonl
+    output: results/corpus/tokenizer
+    log: logs/corpus/corpus_tokenizer.log
+    jobid: 6
+    resources: tmpdir=/tmp, runtime=20, mem_mb=4000, mem=4 GB, mem_mib=3815
+07:20:03 INFO rule bigbench_corpus_tasks, wildcards {}
+[Wed Dec  2 07:20:05 2026]
+Finished jobid: 61 (Rule: bigbench_corpus_tasks)
+4 of 70 steps (6%) done
+[Wed Dec  2 07:20:09 2026]
+Finished jobid: 6 (Rule: corpus_tokenizer)
+"""
+
+
+def test_bench_default_reads_jobs_and_stage_spans_from_the_log():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_default
+
+    jobs = bench_default.parse_log(LOG)
+    assert {j: job["rule"] for j, job in jobs.items()} == {
+        61: "bigbench_corpus_tasks",
+        6: "corpus_tokenizer",
+    }
+    seconds = {j: (job["end"] - job["start"]).total_seconds() for j, job in jobs.items()}
+    assert seconds == {61: 2.0, 6: 6.0}
+    assert bench_default.stage_of("corpus_tokenizer") == "corpus"
+    # Overlapping jobs count once in a stage's wall span: 07:20:03-07:20:09 is 6 s, not 8.
+    intervals = [(job["start"], job["end"]) for job in jobs.values()]
+    assert bench_default.union_seconds(intervals) == 6.0
+    assert set(bench_default.AVX2_ONLY) == {
+        "ATEN_CPU_CAPABILITY",
+        "MKL_ENABLE_INSTRUCTIONS",
+        "ONEDNN_MAX_CPU_ISA",
+    }
+
+
+def test_gpu_check_cpu_mode_passes():
+    """The GPU proof's checks that need no GPU (dtypes, tolerances, simulated out-of-memory halving)."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--cpu"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "all checks passed" in proc.stdout
+    assert "[ok] the budget halved" in proc.stdout
