@@ -67,7 +67,7 @@ QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 
 
-# --- the previous scorer (the lmtraj/scoring.py it replaced), verbatim but for its name -------------------
+# --- the previous scorer (the lmtraj/scoring.py it replaced), verbatim but for its name -----------
 
 
 def previous_token_nll(model, docs, *, context, stride, token_budget=8192, device="cpu", log=None):

@@ -14,8 +14,8 @@
 #     (max and mean |NLL difference| per token, nats) are the TOL table below, printed with each result;
 #  3. out-of-memory halving: a token budget that does not fit (GPU memory capped for the test; on the
 #     CPU, a simulated CUDA out-of-memory error), which must halve the budget and give the same NLL;
-#  4. token_nll tokens/s on a scoring workload (an earlier default's gpt-256x4 shape, 48 x 512 tokens) per dtype and
-#     token budget, to choose the budget per device.
+#  4. token_nll tokens/s on a scoring workload (an earlier default's gpt-256x4 shape, 48 x 512 tokens)
+#     per dtype and token budget, to choose the budget per device.
 #
 # Environment: PYTHON (default .venv/bin/python, else python3) with the project's requirements
 # (snakemake only for the workflow run); WORKDIR (default: a new temporary directory); CORES (default nproc);
@@ -259,7 +259,7 @@ check(len(halved) >= 1, f"the budget halved {len(halved)} time(s) after out-of-m
 err = max(float(np.abs(a - b).max()) for a, b in zip(got, ref))
 check(err <= tol, f"same NLL after halving: max |dNLL| {err:.2e} (<= {tol:g})")
 
-# --- 4. tokens/s on the default's workload, per dtype and budget ----------------------------------------
+# --- 4. tokens/s on an earlier default's workload, per dtype and budget -------------------------------
 n_work = 48 if device == "cuda" else 12  # the CPU's own numbers come from bench/bench_losses.py
 print(f"-- token_nll on an earlier default's workload: gpt-256x4 shape, {n_work} x 512 tokens, context 128, stride 64")
 work = [rng.integers(0, 4096, 512) for _ in range(n_work)]

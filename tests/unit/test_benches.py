@@ -90,8 +90,8 @@ Finished jobid: 6 (Rule: corpus_tokenizer)
 """
 
 
-def test_bench_default_reads_jobs_and_stage_spans_from_the_log():
-    sys.path.insert(0, str(ROOT / "bench"))
+def test_bench_default_reads_jobs_and_stage_spans_from_the_log(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import bench_default
 
     jobs = bench_default.parse_log(LOG)
