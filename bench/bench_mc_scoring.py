@@ -16,7 +16,9 @@ Scorers:
 - "previous": the packed scorer it replaced (copied below: full logits from the shortest context on,
   float32 log-softmax over the vocabulary, token budget 16384);
 - "packed": `option_logprobs(mode="packed")` at the token budget of config.yaml (`--token-budget`);
-  `--budgets` also times other budgets, to choose it by measurement (config.yaml's 2048 was chosen so).
+  `--budgets` also times other budgets, to choose it by measurement (config.yaml's 2048 was chosen so);
+- "kv-cache" (`--kv-cache`): contexts first with a key/value cache, then the options on it
+  (bench/mc_kv_cache.py), the alternative that was measured slower and not adopted.
 Summed log-likelihoods must agree with lm-eval's to `--tolerance` nats per option token. Each scorer
 runs `--repeats` times, interleaved, and the fastest run counts (the others are printed): compare ratios,
 not seconds, on a shared machine.
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import default_config  # bench/ is the script's folder, on sys.path
 from machine import cpu_and_flags
+from mc_kv_cache import kv_cache_option_logprobs
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval opens a progress bar per batch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -232,6 +235,11 @@ def main() -> None:
         help="the packed scorer's budget (default: config.yaml's)",
     )
     ap.add_argument("--budgets", default="", help="extra budgets to time, e.g. 2048,4096,8192")
+    ap.add_argument(
+        "--kv-cache",
+        action="store_true",
+        help="also time the two-phase key/value-cache scorer (bench/mc_kv_cache.py, not adopted)",
+    )
     ap.add_argument("--lmeval-batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tolerance", type=float, default=1e-5, help="nats per option token")
@@ -278,6 +286,10 @@ def main() -> None:
             scorers[f"packed@{b}"] = lambda b=b: option_logprobs(
                 model, contexts, options, token_budget=b, device=dev, log=QUIET
             )
+    if args.kv_cache:
+        scorers["kv-cache"] = lambda: kv_cache_option_logprobs(
+            model, contexts, options, token_budget=args.token_budget, device=dev
+        )
     if lmeval:
         scorers["lm-eval"] = lambda: lmeval(contexts, options)
     # Warm-up: allocator, kernels, lazy initialisation.
