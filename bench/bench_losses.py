@@ -25,6 +25,9 @@ returns sums, so its per-document mean NLL must agree to 1e-5. Each scorer runs 
 interleaved, and the fastest run counts (the others are printed): run it on an otherwise idle machine,
 and compare ratios rather than seconds.
 
+`--compile` also times "compiled", `token_nll` on a copy of the model under `torch.compile` (static
+shapes), and prints its first run, which compiles, apart: measured and not adopted (bench/README.md).
+
 Also timed: "forward", the model's bare forward over the same windows, 16 rows at a time (logits at
 every position, no NLL): the floor any scorer of these windows shares (token_nll goes below it only
 where it skips unscored positions).
@@ -252,6 +255,11 @@ def main() -> None:
         default="wall",
         help="cpu: this process's CPU time, steadier on a busy machine (meaningful with --threads 1)",
     )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time token_nll on the model under torch.compile (measured, not adopted)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -264,6 +272,13 @@ def main() -> None:
     model = build_model(shape, eos, seed=0).eval()
     model = model.to(args.device)
     lmeval = make_lmeval(model, tok, args.lmeval_batch, args.context - 1, args.device)
+    compiled = None
+    if args.compile:
+        # A copy, so the other scorers keep the eager model; one graph per batch shape, no dynamic
+        # shapes (they were measured slower still).
+        compiled = build_model(shape, eos, seed=0).eval().to(args.device)
+        compiled.load_state_dict(model.state_dict())
+        compiled.compile(dynamic=False)
 
     print(machine_line(args.device, args.threads))
     print(
@@ -311,6 +326,14 @@ def main() -> None:
                 scorers["lm-eval"] = lambda ds=ds, fn=lm_fn: fn(ds)
             small = ds[:2]  # warm-up: allocator, kernels, lazy initialisation
             token_nll(model, small, **kw, **budget, log=QUIET)
+            compile_s = None
+            if compiled is not None:
+                scorers["compiled"] = lambda ds=ds, kw=kw: token_nll(
+                    compiled, ds, **kw, **budget, log=QUIET
+                )
+                t0 = time.perf_counter()
+                scorers["compiled"]()  # compiles every batch shape of these windows
+                compile_s = time.perf_counter() - t0
             previous_token_nll(model, small, **kw, **budget)
             times: dict[str, list[float]] = {k: [] for k in [*scorers, *floor]}
             results = {}
@@ -338,6 +361,14 @@ def main() -> None:
             print(f"  max |NLL token_nll - previous| per token: {err_old:.2e} nats")
             if err_old > args.tolerance:
                 failures.append(f"{label}/{name}: token_nll vs previous {err_old:.2e}")
+            if compile_s is not None:
+                err_c = max(float(np.abs(a - b).max()) for a, b in zip(new, results["compiled"]))
+                print(
+                    f"  compiled: first run (compilation) {compile_s:.1f} s; max |NLL compiled - "
+                    f"token_nll| per token: {err_c:.2e} nats"
+                )
+                if err_c > args.tolerance:
+                    failures.append(f"{label}/{name}: compiled vs token_nll {err_c:.2e}")
             if "lm-eval" in results:
                 ours = np.array([-np.sum(a, dtype=np.float64) for a in new])
                 err_lm = float(np.max(np.abs(ours - results["lm-eval"]) / [len(a) for a in new]))
