@@ -9,6 +9,7 @@ and fail when the numbers disagree; that `bench_default.py` still reads Snakemak
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,14 +46,27 @@ def test_bench_losses_defaults_follow_config_and_scorers_agree():
     assert len(errors) == 4 and max(errors) <= 1e-5  # two windowings x (text, random ids)
 
 
-def test_bench_mc_scoring_scorers_agree():
-    out = run_bench("bench_mc_scoring.py")
+@pytest.mark.skipif(
+    shutil.which("c++") is None, reason="torch.compile's CPU backend needs a C++ compiler"
+)
+def test_bench_losses_compiled_scorer_agrees():
+    out = run_bench("bench_losses.py", "--docs", "2", "--compile")
     errors = [
-        float(line.split(":")[1].split()[0])
+        float(line.split("per token:")[1].split()[0])
+        for line in out.splitlines()
+        if "max |NLL compiled" in line
+    ]
+    assert len(errors) == 4 and max(errors) <= 1e-5
+
+
+def test_bench_mc_scoring_scorers_agree():
+    out = run_bench("bench_mc_scoring.py", "--kv-cache")
+    errors = {
+        line.split("|")[1].split()[1]: float(line.split(":")[1].split()[0])
         for line in out.splitlines()
         if "max |log-likelihood" in line
-    ]
-    assert errors and max(errors) <= 1e-5
+    }
+    assert {"packed", "kv-cache"} <= set(errors) and max(errors.values()) <= 1e-5
     assert "options/s" in out
 
 
