@@ -36,6 +36,7 @@ from lmtraj.bigbench.prompts import EncodedItem, PromptItem
 from lmtraj.device import is_oom
 from lmtraj.errors import ConfigError, DataError
 from lmtraj.progress import Progress
+from lmtraj.scoring import target_nll
 
 MODES = ("auto", "packed", "separate")
 
@@ -160,8 +161,7 @@ def _score_batch(
     r_t = torch.from_numpy(row).to(device)
     logits = forward.logits(ids, kwargs, r_t, table[:, 1])
     target = torch.from_numpy(table[:, 2]).to(device)
-    logprob = logits.gather(-1, target[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    return table[:, 0], logprob.cpu().numpy()
+    return table[:, 0], -target_nll(logits, target, device).cpu().numpy()
 
 
 def option_logprobs(
