@@ -39,7 +39,6 @@ from pathlib import Path
 
 import default_config  # bench/ is the script's folder, on sys.path
 from machine import cpu_and_flags
-from mc_kv_cache import kv_cache_option_logprobs
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval opens a progress bar per batch
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -50,6 +49,8 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
+
+from mc_kv_cache import kv_cache_option_logprobs  # noqa: E402  (imports lmtraj)
 
 from lmtraj.bigbench.corpus_tasks import build_corpus_tasks  # noqa: E402
 from lmtraj.bigbench.option_scoring import option_logprobs  # noqa: E402

@@ -20,15 +20,17 @@ import inspect
 import numpy as np
 import torch
 
+from lmtraj.scoring import target_nll
+
 
 def _cache_name(base: torch.nn.Module) -> str:
     """The keyword of the key/value cache: `cache` in recent transformers 5, `past_key_values` before."""
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
-def _scored(head, hidden, rows, positions, targets) -> torch.Tensor:
-    logits = head(hidden[rows, positions]).float()
-    return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+def _scored(head, hidden, rows, positions, targets, device) -> torch.Tensor:
+    """float32 log-probability of each target, the head run only at its predicting position."""
+    return -target_nll(head(hidden[rows, positions]), targets, device)
 
 
 @torch.inference_mode()
@@ -50,7 +52,7 @@ def kv_cache_option_logprobs(model, contexts, options, token_budget: int = 2048,
             ids[r, : lens[r]] = torch.as_tensor(contexts[k])
         out = base(input_ids=ids.to(device), use_cache=True)
         hidden = out.last_hidden_state
-        cache = getattr(out, "cache", None) or out.past_key_values
+        cache = out["cache"] if "cache" in out else out.past_key_values
 
         # Every option's first token, from its context's last position.
         row, opt, tgt, multi = [], [], [], []
@@ -68,6 +70,7 @@ def kv_cache_option_logprobs(model, contexts, options, token_budget: int = 2048,
             row_t,
             torch.as_tensor(lens - 1, device=device)[row_t],
             torch.as_tensor(tgt, device=device),
+            device,
         )
         sums += np.bincount(opt, weights=lp.double().cpu().numpy(), minlength=len(sums))
         if not multi:
@@ -99,6 +102,6 @@ def kv_cache_option_logprobs(model, contexts, options, token_budget: int = 2048,
         p = np.concatenate([np.arange(len(o) - 1) for _, _, o in multi])
         g = np.concatenate([np.full(len(o) - 1, g) for _, g, o in multi])
         t = np.concatenate([o[1:] for _, _, o in multi])
-        lp = _scored(head, hidden, *(torch.as_tensor(a, device=device) for a in (q, p, t)))
+        lp = _scored(head, hidden, *(torch.as_tensor(a, device=device) for a in (q, p, t)), device)
         sums += np.bincount(g, weights=lp.double().cpu().numpy(), minlength=len(sums))
     return [sums[first[k] : first[k + 1]] for k in range(len(options))]
