@@ -39,6 +39,7 @@ for the default's workload, 2-3 for gpt-256x4's); ``--device cuda`` on a GPU mac
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import os
 import statistics
@@ -215,6 +216,11 @@ def text_documents(vocab: int, n_docs: int, doc_tokens: int):
     return tok, [chunks[i] for i in pick]
 
 
+def max_token_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Largest per-token |NLL difference| between two scorers' per-document arrays."""
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
 def machine_line(device: str, threads: int) -> str:
     cpu, flags = cpu_and_flags()
     shown = [
@@ -276,8 +282,7 @@ def main() -> None:
     if args.compile:
         # A copy, so the other scorers keep the eager model; one graph per batch shape, no dynamic
         # shapes (they were measured slower still).
-        compiled = build_model(shape, eos, seed=0).eval().to(args.device)
-        compiled.load_state_dict(model.state_dict())
+        compiled = copy.deepcopy(model)
         compiled.compile(dynamic=False)
 
     print(machine_line(args.device, args.threads))
@@ -346,7 +351,7 @@ def main() -> None:
                     times[key].append(clock() - t0)
 
             new, old = results["token_nll"], results["previous"]
-            err_old = max(float(np.abs(a - b).max()) for a, b in zip(new, old))
+            err_old = max_token_diff(new, old)
             print(f"\n[{label}] {name}: {scored:,} scored tokens, {args.repeats} runs each")
             best = {k: min(v) for k, v in times.items()}
             for key, ts in times.items():
@@ -362,7 +367,7 @@ def main() -> None:
             if err_old > args.tolerance:
                 failures.append(f"{label}/{name}: token_nll vs previous {err_old:.2e}")
             if compile_s is not None:
-                err_c = max(float(np.abs(a - b).max()) for a, b in zip(new, results["compiled"]))
+                err_c = max_token_diff(new, results["compiled"])
                 print(
                     f"  compiled: first run (compilation) {compile_s:.1f} s; max |NLL compiled - "
                     f"token_nll| per token: {err_c:.2e} nats"
