@@ -4,7 +4,7 @@ same (context, option) token requests.
 
 Workload: the embedded default's BIG-bench stage on its largest model's shape, read from config.yaml
 (GPT-NeoX, Pythia's choices, random weights: speed does not depend on them; `--d-model`, `--layers`,
-`--heads`, `--vocab` for another shape): the BIG-bench tasks of config.yaml that tests/fixtures/bigbench
+`--heads`, `--vocab` for another shape): the BIG-bench tasks of config.yaml that data/bigbench
 holds (real task.json files) capped at its max_examples, plus its corpus-derived tasks (n_items each)
 built from the corpus fixture, BIG-bench k-shot prompts fitted to the model's context (128), tokenized
 with a byte-level BPE of the default's vocabulary size trained on the corpus fixture.
@@ -59,7 +59,7 @@ from lmtraj.bigbench.sdist import load_task  # noqa: E402
 from lmtraj.checkpoints.model import ModelShape, build_model  # noqa: E402
 from lmtraj.tokenizer import train_bpe  # noqa: E402
 
-TASKS = ROOT / "tests" / "fixtures" / "bigbench"
+TASKS = ROOT / "data" / "bigbench"
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 QUIET = logging.getLogger("bench.quiet")
 QUIET.addHandler(logging.NullHandler())
@@ -161,7 +161,7 @@ def make_lmeval(model, tokenizer, batch_size: int, max_length: int, device: str)
 
 
 def workload(vocab: int, context: int):
-    """(tokenizer, contexts, options, {task: items}) of the default's BIG-bench stage on fixtures."""
+    """(tokenizer, contexts, options, {task: items}) of the default's BIG-bench stage on its bundled tasks."""
     cfg = default_config.load()
     bb = cfg["bigbench"]
     texts = [p.read_text() for p in sorted(CORPUS.glob("*.txt"))]

@@ -2,7 +2,7 @@
 # files (fetched once, offline afterwards) and tasks built from the validation text; per-option scores,
 # per-item / per-task / per-group tables, linearity and breakthroughness across sizes, Figs. 8, 9, 17/18
 # and 5 right.
-from lmtraj.bigbench.sdist_tasks import FIXTURES_DIR
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR
 from lmtraj.bigbench.task_lists import resolve_task_names
 from lmtraj.bigbench.selection import task_groups
 from lmtraj.errors import ConfigError as _ConfigError
@@ -32,10 +32,10 @@ BIGBENCH_PROMPTS = {
 }
 
 
-# The fixtures' folder as a path relative to the workflow folder, resolved by the script: an absolute
+# The bundled tasks' folder as a path relative to the workflow folder, resolved by the script: an absolute
 # path in a param would rerun bigbench_fetch in a moved project.
 BIGBENCH_LOCAL_DIR = (
-    FIXTURES_DIR if BIGBENCH["source"] == "fixtures" else BIGBENCH["local_dir"]
+    BUNDLED_DIR if BIGBENCH["source"] == "bundled" else BIGBENCH["local_dir"]
 )
 # Task folders scored by bigbench_score, by kind (a kind without tasks has no folder).
 BIGBENCH_FETCH_DIR = "results/bigbench/tasks/bigbench"

@@ -1,4 +1,4 @@
-"""Copy the selected BIG-bench tasks into results (from the sdist cache, a checkout or the fixtures), check
+"""Copy the selected BIG-bench tasks into results (from the sdist cache, a checkout or the bundled tasks), check
 that each yields multiple-choice prompts, and write a summary row per task (selection-rule columns)."""
 
 from pathlib import Path
@@ -15,8 +15,8 @@ from lmtraj.io import write_tsv
 
 log = setup(snakemake, offline=False)
 p, out = snakemake.params, snakemake.output
-# The fixtures' folder is relative to the workflow folder, a local_dir to the working directory.
-local_dir = resolve(p.local_dir) if p.source == "fixtures" else p.local_dir
+# The bundled tasks' folder is relative to the workflow folder, a local_dir to the working directory.
+local_dir = resolve(p.local_dir) if p.source == "bundled" else p.local_dir
 paths = fetch_tasks(
     p.tasks,
     Path(out.tasks),

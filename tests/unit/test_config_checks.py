@@ -93,8 +93,8 @@ def test_generation_is_not_checked_when_off(smoke):
 def test_unknown_bigbench_task_per_source(smoke):
     smoke["bigbench"]["tasks"] = ["nonsense_words_grammar", "no_such_task"]
     (found,) = problems(smoke)
-    assert "bigbench.tasks" in found and "'no_such_task'" in found and "fixtures" in found
-    # a real task that the fixtures do not hold, and that the sdist does
+    assert "bigbench.tasks" in found and "'no_such_task'" in found and "data/bigbench" in found
+    # a real task that the bundled tasks do not hold, and that the sdist does
     smoke["bigbench"]["tasks"] = ["simple_ethical_questions"]
     assert "'simple_ethical_questions'" in problems(smoke)[0]
     smoke["bigbench"]["source"] = "sdist"

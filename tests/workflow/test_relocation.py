@@ -1,5 +1,5 @@
 """A moved or freshly cloned project with its results is up to date: no absolute path (the workflow
-folder, the fixtures' folder) reaches a param, so `snakemake -n` in the new place plans nothing."""
+folder, the bundled tasks' folder) reaches a param, so `snakemake -n` in the new place plans nothing."""
 
 from __future__ import annotations
 

@@ -195,6 +195,21 @@ def test_embedded_large_prepares_its_corpus_and_tokenizer(tmp_path):
     assert (tmp_path / "results/corpus/tokenizer/tokenizer.json").is_file()
 
 
+@pytest.mark.parametrize("name", ["config.yaml", "config/embedded-large.yaml"])
+def test_embedded_suites_fetch_their_bigbench_tasks_with_no_download(name, tmp_path):
+    """The embedded suites' BIG-bench job reads the tasks bundled in data/bigbench: no index, no network
+    (the sdist they once downloaded is no longer served by every index)."""
+    config = ROOT / name
+    summary = "results/bigbench/tasks/bigbench_tasks.tsv"
+    run_snakemake([summary, "--cores", "1", "--configfile", str(config)], tmp_path, timeout=600)
+    bigbench = yaml.safe_load(config.read_text())["bigbench"]
+    got = pd.read_csv(tmp_path / summary, sep="\t")
+    assert list(got["task"]) == bigbench["tasks"]
+    cap = bigbench["max_examples"] or float("inf")
+    assert (got["scored_items"] == got["n_examples"].clip(upper=cap)).all()
+    assert not (tmp_path / bigbench["cache_dir"]).exists()  # nothing was downloaded
+
+
 def test_smoke_config_runs_to_the_end(smoke_run):
     """config/smoke.yaml: the session's smoke run (tests/conftest.py) ran every job."""
     assert (smoke_run / "results/report/run_info.tsv").is_file()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmtraj.bigbench.sdist_tasks import FIXTURES_DIR, SDIST_TASKS
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR, SDIST_TASKS
 from lmtraj.bigbench.task_lists import resolve_task_names
 from lmtraj.checkpoints import suite
 from lmtraj.errors import ConfigError
@@ -163,8 +163,8 @@ def bigbench_problems(bigbench: dict, workflow_dir: Path) -> list[str]:
     if source == "sdist":
         known, where = SDIST_TASKS, "the JSON tasks of bigbench==1.0.0"
     else:
-        if source == "fixtures":
-            root = workflow_dir / FIXTURES_DIR
+        if source == "bundled":
+            root = workflow_dir / BUNDLED_DIR
         elif not bigbench.get("local_dir"):
             return ["bigbench.local_dir is required when bigbench.source is 'local'"]
         else:

@@ -10,7 +10,7 @@ from lmtraj.bigbench.prompts import build_items, encode_item
 from lmtraj.bigbench.sdist import load_task
 from lmtraj.errors import ConfigError, DataError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bigbench"
+BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
 
 
 def full_forward_logprob(model, context, option) -> float:
@@ -111,7 +111,7 @@ def _enc(context, options):
 
 def test_score_items_table(tiny_model):
     items = build_items(
-        load_task(FIXTURES / "entailed_polarity"), "entailed_polarity", shots=2, cap=4
+        load_task(BUNDLED / "entailed_polarity"), "entailed_polarity", shots=2, cap=4
     )
 
     def encode(text):  # a byte-level toy tokenizer within the tiny model's 97 ids

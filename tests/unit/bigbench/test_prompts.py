@@ -31,11 +31,11 @@ def requests(items: Sequence[PromptItem]) -> list[Request]:
     return out
 
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bigbench"
+BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
 
 
 def task(name: str) -> dict:
-    return load_task(FIXTURES / name)
+    return load_task(BUNDLED / name)
 
 
 def test_two_shot_prompt_nonsense_words_grammar_by_hand():

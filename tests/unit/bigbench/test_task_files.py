@@ -23,12 +23,12 @@ from lmtraj.bigbench.task_lists import (
 )
 from lmtraj.errors import ConfigError, DataError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "bigbench"
+BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
 
 
 @pytest.fixture(scope="module")
 def summary() -> pd.DataFrame:
-    return pd.read_csv(FIXTURES / "task_summary.tsv", sep="\t")
+    return pd.read_csv(BUNDLED / "task_summary.tsv", sep="\t")
 
 
 def test_paper_lists_have_the_papers_sizes():
@@ -74,7 +74,7 @@ def test_resolve_task_names():
 
 
 def test_load_container_task_and_summary():
-    task = load_task(FIXTURES / "strange_stories")
+    task = load_task(BUNDLED / "strange_stories")
     assert [s["name"] for s in task["subtasks"]] == ["boolean", "multiple_choice"]
     row = summarize_task(task, "strange_stories")
     assert row["n_subtasks"] == 2 and row["n_examples"] == 24 and row["single_correct"]
@@ -148,13 +148,13 @@ def test_download_reuses_a_complete_archive(tmp_path):
 def test_fetch_local_accepts_checkout_layout(tmp_path):
     root = tmp_path / "BIG-bench" / "bigbench" / "benchmark_tasks" / "what_is_the_tao"
     root.mkdir(parents=True)
-    (root / "task.json").write_text((FIXTURES / "what_is_the_tao" / "task.json").read_text())
+    (root / "task.json").write_text((BUNDLED / "what_is_the_tao" / "task.json").read_text())
     (root / "README.md").write_text("not copied")
     out = fetch_tasks(
         ["what_is_the_tao"], tmp_path / "out", source="local", local_dir=tmp_path / "BIG-bench"
     )
     assert sorted(p.name for p in out["what_is_the_tao"].iterdir()) == ["task.json"]
     with pytest.raises(DataError, match="'missing_task'"):
-        fetch_tasks(["missing_task"], tmp_path / "out", source="local", local_dir=FIXTURES)
+        fetch_tasks(["missing_task"], tmp_path / "out", source="local", local_dir=BUNDLED)
     with pytest.raises(ConfigError, match="bigbench.source"):
         fetch_tasks(["x"], tmp_path / "out", source="hub")

@@ -7,7 +7,7 @@ an explicit command, else the first of this interpreter's / `python3`'s pip that
 tiny helper venv with `pip<26.3` created next to the cache. The archive is read as a stream
 (`tarfile` mode "r|gz") and only the wanted tasks are written out, so the 1.7 GB of all task files never
 touch the disk. A local BIG-bench checkout (its root or its `bigbench/benchmark_tasks`) or any folder of
-the same layout (the test fixtures) can be used instead.
+the same layout (the tasks bundled in data/bigbench) can be used instead.
 
 Layout of a task folder, here as in BIG-bench: `<task>/task.json`; a container task's `task.json` has no
 `examples` and its examples live in `<task>/<subtask>/task.json`. `load_task` returns the top-level dict
@@ -69,13 +69,24 @@ def download_sdist(sdist_dir: Path, pip_command: list[str] | None = None, log=No
     try:
         target = pip_download(SDIST, sdist_dir, log, pip=pip)
     except DataError as err:
-        raise DataError(f"{err}\npip must be older than 26.3 (bigbench.pip_command)") from err
+        raise DataError(f"{err}\n{_download_hint(str(err))}") from err
     if target.stat().st_size != SDIST_BYTES:
         raise DataError(
             f"{target}: {target.stat().st_size} bytes, not the {SDIST_BYTES} of {SDIST.spec}; "
             "delete it to fetch it again"
         )
     return target
+
+
+def _download_hint(message: str) -> str:
+    """What to do about a failed download: another source where the index does not serve the sdist
+    (some no longer do), an older pip where pip refused it."""
+    if "No matching distribution" in message or "not available" in message:
+        return (
+            f"the package index does not serve {SDIST.spec}: set bigbench.source to 'bundled' (the "
+            "real tasks in data/bigbench) or to 'local' with bigbench.local_dir a BIG-bench checkout"
+        )
+    return "pip must be older than 26.3 (bigbench.pip_command)"
 
 
 def iter_sdist_tasks(
@@ -143,7 +154,7 @@ def fetch_tasks(
     """Copy the named task folders into `out_dir`; returns {task: out_dir/task}.
 
     source "sdist": tasks are taken from `cache_dir` (filled from the sdist, downloaded once, for those
-    not cached yet); source "local": from `local_dir` (a checkout or a fixtures folder).
+    not cached yet); source "local": from `local_dir` (a checkout or the bundled tasks).
     """
     names = list(names)
     if source == "sdist":

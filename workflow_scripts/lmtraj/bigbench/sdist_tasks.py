@@ -1,14 +1,14 @@
 """The task names each BIG-bench source can give, known without fetching anything (a config check).
 
 SDIST_TASKS: every top-level JSON task (`bigbench/benchmark_tasks/<task>/task.json`) of the
-`bigbench==1.0.0` sdist, the 167 rows of tests/fixtures/bigbench/task_summary.tsv (a unit test keeps the
+`bigbench==1.0.0` sdist, the 167 rows of data/bigbench/task_summary.tsv (a unit test keeps the
 two equal). Programmatic tasks (task.py only) are not among them: they have no task.json to score.
 """
 
 from __future__ import annotations
 
-# The fixture tasks of `bigbench.source: fixtures`, relative to the workflow folder.
-FIXTURES_DIR = "tests/fixtures/bigbench"
+# The real tasks shipped with the workflow (`bigbench.source: bundled`), relative to the workflow folder.
+BUNDLED_DIR = "data/bigbench"
 
 SDIST_TASKS = frozenset(
     (
