@@ -2,8 +2,9 @@
 
 A benchmark nobody runs rots: these make sure `bench_losses.py` and `bench_mc_scoring.py` still read
 config.yaml's workload, score it with every scorer they compare (lm-eval only where it is installed)
-and fail when the numbers disagree; that `bench_default.py` still reads Snakemake's log; and that
-`gpu_check.sh --cpu` (the GPU proof's checks that need no GPU) passes.
+and fail when the numbers disagree; that `bench_attention.py`'s kernels agree with SDPA; that
+`bench_default.py` still reads Snakemake's log; and that `gpu_check.sh --cpu` (the GPU proof's checks
+that need no GPU) passes.
 """
 
 from __future__ import annotations
@@ -70,7 +71,19 @@ def test_bench_mc_scoring_scorers_agree():
     assert "options/s" in out
 
 
-@pytest.mark.parametrize("name", ["bench_losses.py", "bench_mc_scoring.py"])
+def test_bench_attention_kernels_agree():
+    out = run_bench("bench_attention.py", "--rows", "2")
+    rows = [line.split() for line in out.splitlines() if "ms  x" in line]
+    kernels = {(r[0], r[1]) for r in rows}
+    assert {("loss", k) for k in ("sdpa", "math", "explicit", "explicit/qb")} <= kernels
+    assert {("packed", "explicit"), ("model", "explicit")} <= kernels
+    errors = [
+        float(line.split("max |diff|")[1]) for line in out.splitlines() if "max |diff|" in line
+    ]
+    assert len(errors) == len(rows) and max(errors) <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["bench_losses.py", "bench_mc_scoring.py", "bench_attention.py"])
 def test_bench_help(name):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / name), "--help"], capture_output=True, text=True
