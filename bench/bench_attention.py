@@ -44,6 +44,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow_scripts"))
 
+from lmtraj.bigbench.option_scoring import packed_attention_mask  # noqa: E402
 from lmtraj.checkpoints.model import ModelShape, build_model  # noqa: E402
 
 EXPLICIT = "bench_explicit"
@@ -92,13 +93,9 @@ def causal_bias(n: int) -> torch.Tensor:
 
 
 def packed_bias(rows: int, context: int, options: int, option_len: int) -> torch.Tensor:
-    """option_scoring's packed mask: context causal; each option sees the context and itself, causally."""
+    """option_scoring's packed mask of `rows` rows of a context followed by options of one length."""
     seg = torch.tensor([0] * context + [o + 1 for o in range(options) for _ in range(option_len)])
-    n = len(seg)
-    causal = torch.ones(n, n, dtype=torch.bool).tril()
-    allowed = causal & ((seg[None, :] == 0) | (seg[:, None] == seg[None, :]))
-    bias = torch.zeros(n, n).masked_fill(~allowed, torch.finfo(torch.float32).min)
-    return bias.expand(rows, 1, n, n).contiguous()
+    return packed_attention_mask(seg.expand(rows, -1), torch.float32)
 
 
 def qkv_layout(rows, heads, positions, dim, seed=0):

@@ -56,10 +56,11 @@ from lmtraj.bigbench.corpus_tasks import build_corpus_tasks  # noqa: E402
 from lmtraj.bigbench.option_scoring import option_logprobs  # noqa: E402
 from lmtraj.bigbench.prompts import build_items, encode_items  # noqa: E402
 from lmtraj.bigbench.sdist import load_task  # noqa: E402
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR  # noqa: E402
 from lmtraj.checkpoints.model import ModelShape, build_model  # noqa: E402
 from lmtraj.tokenizer import train_bpe  # noqa: E402
 
-TASKS = ROOT / "data" / "bigbench"
+TASKS = ROOT / BUNDLED_DIR
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 QUIET = logging.getLogger("bench.quiet")
 QUIET.addHandler(logging.NullHandler())

@@ -1,16 +1,17 @@
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from lmtraj.bigbench.option_scoring import choose_mode, option_logprobs, score_items
 from lmtraj.bigbench.prompts import build_items, encode_item
 from lmtraj.bigbench.sdist import load_task
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR
 from lmtraj.errors import ConfigError, DataError
 
-BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
+BUNDLED = ROOT / BUNDLED_DIR
 
 
 def full_forward_logprob(model, context, option) -> float:

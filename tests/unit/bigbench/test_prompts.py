@@ -1,13 +1,14 @@
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from lmtraj.bigbench.prompts import PromptItem, build_items, encode_item, split_whitespace
 from lmtraj.bigbench.sdist import load_task
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR
 from lmtraj.errors import DataError
 
 
@@ -31,7 +32,7 @@ def requests(items: Sequence[PromptItem]) -> list[Request]:
     return out
 
 
-BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
+BUNDLED = ROOT / BUNDLED_DIR
 
 
 def task(name: str) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from lmtraj.bigbench.sdist import (
     SDIST_BYTES,
@@ -14,6 +15,7 @@ from lmtraj.bigbench.sdist import (
     fetch_tasks,
     load_task,
 )
+from lmtraj.bigbench.sdist_tasks import BUNDLED_DIR
 from lmtraj.bigbench.selection import paper_selection, summarize_task
 from lmtraj.bigbench.task_lists import (
     BREAKTHROUGHNESS_TASKS,
@@ -23,7 +25,7 @@ from lmtraj.bigbench.task_lists import (
 )
 from lmtraj.errors import ConfigError, DataError
 
-BUNDLED = Path(__file__).resolve().parents[3] / "data" / "bigbench"
+BUNDLED = ROOT / BUNDLED_DIR
 
 
 @pytest.fixture(scope="module")

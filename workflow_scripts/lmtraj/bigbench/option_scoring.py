@@ -133,6 +133,20 @@ def _rows(
     return rows
 
 
+def packed_attention_mask(seg: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The [rows, 1, width, width] additive mask of packed rows, from their segment ids [rows, width]
+    (0: context, k: option k, -1: padding): context tokens see earlier context, an option token the
+    whole context and the earlier tokens of its own option."""
+    width = seg.shape[-1]
+    causal = torch.ones((width, width), dtype=torch.bool, device=seg.device).tril()
+    seg_q, seg_k = seg[:, :, None], seg[:, None, :]
+    # Padding (segment -1) only sees padding, so no row of the mask is empty.
+    allowed = causal & (((seg_k == 0) & (seg_q >= 0)) | (seg_k == seg_q))
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=seg.device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None]
+
+
 @torch.inference_mode()
 def _score_batch(
     forward: _Forward, batch, device: str, packed: bool
@@ -146,14 +160,8 @@ def _score_batch(
     ids, seg, pos = torch.from_numpy(grid).to(device)
     kwargs = {}
     if packed:
-        dtype = next(forward.model.parameters()).dtype
-        causal = torch.ones((width, width), dtype=torch.bool, device=device).tril()
-        seg_q, seg_k = seg[:, :, None], seg[:, None, :]
-        # Padding (segment -1) only sees padding, so no row of the mask is empty.
-        allowed = causal & (((seg_k == 0) & (seg_q >= 0)) | (seg_k == seg_q))
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
-        mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-        kwargs.update(attention_mask=mask[:, None], position_ids=pos)
+        mask = packed_attention_mask(seg, next(forward.model.parameters()).dtype)
+        kwargs.update(attention_mask=mask, position_ids=pos)
     else:
         kwargs.update(attention_mask=(seg >= 0).long())
     table = np.concatenate([r[3] for r in batch])
