@@ -76,3 +76,9 @@ def test_an_index_without_the_sdist_points_to_the_other_sources(tmp_path):
     assert said in str(err.value)
     assert "bigbench.source" in str(err.value) and "'bundled'" in str(err.value)
     assert "older than 26.3" not in str(err.value)
+    # Where the index serves it but pip 26.3 refuses it, the hint stays the older pip.
+    refused = "ERROR: Distributions from PyPI cannot declare direct URL dependencies."
+    pip = [sys.executable, "-c", f"import sys; sys.exit({refused!r})"]
+    with pytest.raises(DataError, match="older than 26.3") as err:
+        download_sdist(tmp_path, pip_command=pip)
+    assert "'bundled'" not in str(err.value)
